@@ -1,0 +1,30 @@
+"""Errors a person can act on.
+
+``UserError`` is raised for bad input (a malformed file, an unknown config key, a wrong feature size).
+The command line prints its message as one line and exits with status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """Bad input: the message names the file, record or key, what was expected and what was found."""
+
+    exit_code = 2
+
+
+class DataError(UserError):
+    """A data file is malformed (bad CRC, truncated record, wrong feature size, unsafe pickle)."""
+
+
+class ConfigError(UserError):
+    """A config key or value is invalid."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
