@@ -1,0 +1,185 @@
+"""Typed, validated configs: YAML with sections ``data``, ``model``, ``train`` and ``eval``.
+
+``data`` and ``model`` pick a registered dataset/model by ``name``; the rest of the section is
+validated against that entry's own ``Params`` class, so a misspelt key anywhere is an error that
+names the key and the valid keys. ``--set a.b=c`` overrides are parsed as YAML values and
+type-checked the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError, closest
+
+
+class Params(BaseModel):
+    """Base for every section and every registered entry's parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class TrainConfig(Params):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)  # global batch: divided across processes under torchrun
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    schedule: Literal["none", "cosine", "step"] = "none"
+    warmup_epochs: float = Field(0.0, ge=0)
+    step_size: int = Field(10, ge=1)  # epochs between decays for schedule=step
+    gamma: float = Field(0.1, gt=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    loss: Literal["auto", "cross_entropy", "bce", "l1", "mse"] = "auto"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    monitor: str | None = None  # validation metric for best checkpoint/early stopping; task default
+    patience: int | None = Field(None, ge=1)  # epochs without improvement before stopping
+    seed: int = 0
+    deterministic: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    compile: bool = False
+    num_workers: int = Field(0, ge=0)
+    progress: Literal["auto", "bar", "log", "none"] = "auto"
+
+
+class EvalConfig(Params):
+    batch_size: int = Field(256, ge=1)
+    threshold: float = Field(0.5, gt=0, lt=1)  # multilabel F1 decision threshold
+    top_k: int = Field(20, ge=1)  # GAP@k / mAP over each video's top-k
+    splits: list[Literal["valid", "test"]] = ["valid", "test"]
+
+
+class Config(Params):
+    """A resolved config: ``data`` and ``model`` hold the validated entry params as dicts."""
+
+    data: dict[str, Any]
+    model: dict[str, Any]
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+SECTIONS = ("data", "model", "train", "eval")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=c`` overrides; values are YAML (``[1, 2]``, ``1e-4``, ``true``, ``a,b``)."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=5")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        node = raw
+        parts = key.split(".")
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: '{p}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _raise_validation(section: str, exc: ValidationError, cls: type[BaseModel]) -> None:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join([section, *loc]) if section else ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        valid = sorted(cls.model_fields)
+        if len(loc) > 1:  # nested params class: report the inner level's keys
+            sub = cls.model_fields.get(loc[0])
+            inner = getattr(sub.annotation, "model_fields", None) if sub else None
+            valid = sorted(inner) if inner else valid
+        raise ConfigError(
+            f"unknown config key '{key}'{closest(loc[-1], valid)}; valid keys: {', '.join(valid)}"
+        ) from None
+    raise ConfigError(
+        f"config key '{key}': {err['msg'].lower()}, found {_describe(err.get('input'))}"
+    ) from None
+
+
+def validate_entry(section: str, raw: dict[str, Any], registry: Any) -> dict[str, Any]:
+    """Validate a ``data``/``model`` section against the registered entry's ``params`` class."""
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ConfigError(f"config section '{section}' needs a 'name' (one of: {', '.join(registry.names())})")
+    name = raw["name"]
+    registry.get(name)  # unknown name -> error listing the known ones
+    cls: type[Params] = registry.info(name)["params"]
+    body = {k: v for k, v in raw.items() if k != "name"}
+    try:
+        params = cls.model_validate(body)
+    except ValidationError as e:
+        if e.errors()[0]["type"] == "extra_forbidden":
+            valid = sorted(["name", *cls.model_fields])
+            bad = str(e.errors()[0]["loc"][0])
+            raise ConfigError(
+                f"unknown config key '{section}.{bad}'{closest(bad, valid)}; valid keys: {', '.join(valid)}"
+            ) from None
+        _raise_validation(section, e, cls)
+    return {"name": name, **params.model_dump(mode="json")}
+
+
+def build_config(raw: dict[str, Any]) -> Config:
+    """Validate a raw config dict (after overrides) into a ``Config``."""
+    from .registry import DATASETS, MODELS
+    from . import plugins
+
+    plugins.load()
+    unknown = [k for k in raw if k not in SECTIONS]
+    if unknown:
+        raise ConfigError(
+            f"unknown config section '{unknown[0]}'{closest(unknown[0], SECTIONS)}; valid sections: {', '.join(SECTIONS)}"
+        )
+    resolved: dict[str, Any] = {
+        "data": validate_entry("data", raw.get("data"), DATASETS),
+        "model": validate_entry("model", raw.get("model"), MODELS),
+    }
+    for section, cls in (("train", TrainConfig), ("eval", EvalConfig)):
+        body = raw.get(section) or {}
+        if not isinstance(body, dict):
+            raise ConfigError(f"config section '{section}' must be a mapping, found {_describe(body)}")
+        try:
+            resolved[section] = cls.model_validate(body)
+        except ValidationError as e:
+            _raise_validation(section, e, cls)
+    return Config(**resolved)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    return build_config(apply_overrides(load_yaml(path), overrides or []))
+
+
+def entry_params(section: dict[str, Any], registry: Any) -> Params:
+    """Rebuild an entry's typed params from a resolved section dict."""
+    cls: type[Params] = registry.info(section["name"])["params"]
+    return cls.model_validate({k: v for k, v in section.items() if k != "name"})

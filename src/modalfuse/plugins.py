@@ -1,0 +1,24 @@
+"""Imports every module that registers datasets, encoders, fusions, models and metrics."""
+
+from __future__ import annotations
+
+import importlib
+
+# One line per registering module; each adds its entries to the registries on import.
+MODULES = (
+    "modalfuse.datasets.synthetic",
+    "modalfuse.models.encoders",
+    "modalfuse.models.fusions",
+    "modalfuse.models.classifier",
+    "modalfuse.metrics.classification",
+)
+
+_loaded = False
+
+
+def load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for name in MODULES:
+            importlib.import_module(name)
