@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"modalfuse {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         if args.debug:
             raise

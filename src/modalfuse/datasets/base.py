@@ -105,6 +105,15 @@ class ArrayDataset(torch.utils.data.Dataset):
             "id": self.ids[i],
         }
 
+    def get_batch(self, index: np.ndarray) -> dict[str, Any]:
+        """A whole batch at once: ``index`` ``[B]`` -> tensors (what ``collate_samples`` would give)."""
+        return {
+            "features": {k: torch.from_numpy(v[index]).float() for k, v in self.features.items()},
+            "masks": {k: torch.from_numpy(v[index]).bool() for k, v in self.masks.items()},
+            "label": torch.from_numpy(self.labels[index]),
+            "ids": [self.ids[i] for i in index],
+        }
+
     def subset(self, index: np.ndarray) -> ArrayDataset:
         return ArrayDataset(
             {k: v[index] for k, v in self.features.items()},

@@ -38,7 +38,7 @@ class SyntheticParams(Params):
     n_valid: int = Field(500, ge=8)
     n_test: int = Field(1000, ge=8)
     dims: dict[str, int] = {"text": 16, "audio": 12, "video": 8}
-    signal: float = Field(1.5, gt=0)  # distance of each bit's mean from the origin, in noise std units
+    signal: float = Field(2.0, gt=0)  # distance of each bit's mean from the origin, in noise std units
     seq_len: int | None = Field(None, ge=1)
     seed: int = 0
 

@@ -1,0 +1,346 @@
+"""The training loop: one explicit function, ``fit``, phases marked by comments.
+
+Per epoch: train on shuffled batches -> evaluate on the validation split -> log a line to
+``metrics.jsonl`` -> write ``last`` (and ``best``) checkpoints -> early-stop check. At the end the
+best checkpoint is evaluated on every split in ``eval.splits`` and ``metrics.json`` is written.
+SIGINT/SIGTERM save a resumable checkpoint at the next step boundary; a non-finite loss stops the run
+and keeps the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import Config, TrainConfig
+from ..datasets.base import DataBundle, TaskSpec
+from ..datasets.loader import eval_batches, move_batch, num_train_batches, train_batches
+from ..errors import UserError
+from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
+from . import distributed
+from .runfiles import append_jsonl, load_checkpoint, read_jsonl, rng_state, save_checkpoint, set_rng_state, write_json
+
+
+class TrainingStopped(UserError):
+    """The run stopped early: interrupted (resumable) or diverged (non-finite loss)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces the loop is built from
+# ---------------------------------------------------------------------------------------------
+
+def task_loss(task: TaskSpec, cfg: TrainConfig, logits: Tensor, label: Tensor) -> Tensor:
+    """Cross-entropy (multiclass), BCE over multi-hot labels (multilabel), L1/MSE (regression)."""
+    kind = cfg.loss if cfg.loss != "auto" else {"multiclass": "cross_entropy", "multilabel": "bce", "regression": "l1"}[task.kind]
+    logits = logits.float()
+    if kind == "cross_entropy":
+        return F.cross_entropy(logits, label.long(), label_smoothing=cfg.label_smoothing)
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, label.float())
+    pred = logits.reshape(-1)
+    return F.l1_loss(pred, label.float()) if kind == "l1" else F.mse_loss(pred, label.float())
+
+
+def model_loss(task: TaskSpec, cfg: TrainConfig, out: dict[str, Any], label: Tensor) -> Tensor:
+    """The task loss on ``logits`` when they carry gradients, plus one term per ``aux_logits`` entry
+    (decision-level fusion trains each modality's classifier with its own loss)."""
+    terms = [task_loss(task, cfg, out["logits"], label)] if out["logits"].requires_grad else []
+    aux = out.get("aux_logits") or {}
+    terms += [task_loss(task, cfg, a, label) for a in (aux.values() if isinstance(aux, dict) else aux)]
+    return torch.stack(terms).sum()
+
+
+def to_scores(task: TaskSpec, logits: Tensor) -> Tensor:
+    """What metrics read: logits (multiclass), probabilities (multilabel), predictions (regression)."""
+    if task.kind == "multilabel":
+        return torch.sigmoid(logits.float())
+    if task.kind == "regression":
+        return logits.float().reshape(-1)
+    return logits.float()
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on biases and norm parameters (the usual AdamW practice).
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, lr=cfg.learning_rate)
+
+
+def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step multiplier: linear warmup, then constant / cosine to zero / step decay."""
+    warmup = cfg.warmup_epochs * steps_per_epoch
+    total = cfg.epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if cfg.schedule == "cosine":
+            progress = (step - warmup) / max(1.0, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        if cfg.schedule == "step":
+            return cfg.gamma ** (step // (cfg.step_size * steps_per_epoch))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        import os
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+@torch.no_grad()
+def predict_split(model: nn.Module, ds: Any, task: TaskSpec, *, batch_size: int, device: torch.device,
+                  precision: str = "fp32", d: distributed.Dist = distributed.Dist(),
+                  num_workers: int = 0, transform: Any = None) -> dict[str, Any] | None:
+    """Scores, labels and ids of a whole split, gathered on rank 0 (``None`` on other ranks).
+
+    ``transform(features)`` may edit the inputs first (modality ablation zeroes one modality).
+    """
+    model.eval()
+    scores, labels, ids, loss_sum = [], [], [], 0.0
+    for batch in eval_batches(ds, batch_size, rank=d.rank, world_size=d.world_size, num_workers=num_workers):
+        batch = move_batch(batch, device)
+        feats = transform(batch["features"]) if transform else batch["features"]
+        with autocast(device, precision):
+            out = model(feats, batch["masks"])
+        logits = out["logits"].float()
+        scores.append(to_scores(task, logits).cpu().numpy())
+        labels.append(batch["label"].cpu().numpy())
+        ids += list(batch["ids"])
+    part = {"scores": scores, "labels": labels, "ids": ids}
+    parts = distributed.gather(d, part)
+    if parts is None:
+        return None
+    cat = lambda key: np.concatenate([a for p in parts for a in p[key]]) if any(p[key] for p in parts) else np.zeros((0,))
+    return {"scores": cat("scores"), "labels": cat("labels"), "ids": [i for p in parts for i in p["ids"]]}
+
+
+def split_metrics(task: TaskSpec, pred: dict[str, Any], cfg: Config) -> dict[str, Any]:
+    return compute_metrics(task.kind, pred["scores"], pred["labels"], num_classes=task.num_classes,
+                           threshold=cfg.eval.threshold, top_k=cfg.eval.top_k)
+
+
+def scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, np.floating))}
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[s] = signal.signal(s, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resume: bool = False,
+        d: distributed.Dist = distributed.Dist(), device: torch.device = torch.device("cpu"),
+        log: Any = print) -> dict[str, Any]:
+    """Train ``model`` on ``data`` as ``cfg.train`` says, writing into ``run_dir``.
+
+    Returns:
+        ``{"valid": {...}, "test": {...}}``: the best checkpoint's metrics (on rank 0; ``{}`` elsewhere).
+    """
+    tc, task = cfg.train, data.task
+    ckpt_dir = run_dir / "checkpoints"
+    monitor = tc.monitor or DEFAULT_MONITOR[task.kind]
+    per_rank_batch = max(1, tc.batch_size // d.world_size)  # train.batch_size is the global batch
+
+    # --- setup: seeds, model on device, optimizer, schedule -------------------------------------
+    seed_everything(tc.seed + d.rank, tc.deterministic)
+    model.to(device)
+    net: nn.Module = model
+    if d.enabled:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if tc.compile:
+        net = torch.compile(net)
+    steps_per_epoch = num_train_batches(data.train, per_rank_batch, d.world_size) or 1
+    optimizer = build_optimizer(model, tc)
+    scheduler = build_scheduler(optimizer, tc, steps_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16")
+    state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
+             "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0, "train_seconds": 0.0}
+
+    def checkpoint(path: Path) -> None:
+        if d.is_main:
+            save_checkpoint(path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "rng": rng_state(), "state": dict(state), "config": cfg.to_dict(),
+            })
+
+    # --- resume: everything as it was when the last checkpoint was written -----------------------
+    if resume and (ckpt_dir / "last.pt").exists():
+        ck = load_checkpoint(ckpt_dir / "last.pt", map_location=device)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        scaler.load_state_dict(ck["scaler"])
+        set_rng_state(ck["rng"])
+        state.update(ck["state"])
+        if d.is_main:  # drop log lines of epochs the checkpoint does not cover
+            kept = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] < state["epoch"]]
+            (run_dir / "metrics.jsonl").write_text("".join(__import__("json").dumps(r) + "\n" for r in kept))
+        log(f"resumed at epoch {state['epoch'] + 1}, step {state['step']}")
+
+    show_bar = tc.progress == "bar" or (tc.progress == "auto" and sys.stderr.isatty())
+    with _StopFlag() as stop:
+        while state["epoch"] < tc.epochs:
+            epoch = state["epoch"]
+            # --- train one epoch ---------------------------------------------------------------
+            net.train()
+            t0, seen = time.perf_counter(), 0
+            batches = train_batches(data.train, per_rank_batch, seed=tc.seed, epoch=epoch, rank=d.rank,
+                                    world_size=d.world_size, start_step=state["step"], num_workers=tc.num_workers)
+            bar = None
+            if show_bar and d.is_main:
+                from tqdm import tqdm
+
+                bar = tqdm(total=steps_per_epoch, initial=state["step"], desc=f"epoch {epoch + 1}/{tc.epochs}",
+                           leave=False, dynamic_ncols=True)
+            for batch in batches:
+                batch = move_batch(batch, device)
+                with autocast(device, tc.precision):
+                    out = net(batch["features"], batch["masks"])
+                    loss = model_loss(task, tc, out, batch["label"])
+                if not torch.isfinite(loss).all():
+                    raise TrainingStopped(
+                        f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {state['step'] + 1}: stopped; "
+                        f"the last good checkpoint is {ckpt_dir / 'last.pt'} (try a lower train.learning_rate)", 3)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if tc.grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                n = len(batch["ids"])
+                seen += n
+                state["step"] += 1
+                state["loss_sum"] += float(loss.detach()) * n
+                state["loss_count"] += n
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{state['loss_sum'] / max(state['loss_count'], 1):.4f}")
+                # Every rank must agree to stop, or DDP would wait forever on the others.
+                if distributed.all_reduce_sum(d, [1.0 if stop.signum else 0.0])[0] > 0:
+                    state["seconds"] += time.perf_counter() - t0
+                    checkpoint(ckpt_dir / "last.pt")
+                    name = signal.Signals(stop.signum or signal.SIGTERM).name
+                    raise TrainingStopped(
+                        f"{name} received: checkpoint saved at epoch {epoch + 1}, step {state['step']}; "
+                        f"continue with: modalfuse train {run_dir / 'config.yaml'} --resume {run_dir}",
+                        128 + int(stop.signum or signal.SIGTERM))
+            if bar is not None:
+                bar.close()
+            seconds = state["seconds"] + time.perf_counter() - t0
+            loss_sum, loss_count = distributed.all_reduce_sum(d, [state["loss_sum"], float(state["loss_count"])])
+            state["train_seconds"] += seconds
+
+            # --- validate ----------------------------------------------------------------------
+            pred = predict_split(model, data.valid, task, batch_size=cfg.eval.batch_size, device=device,
+                                 precision=tc.precision, d=d, num_workers=tc.num_workers)
+            valid = scalars(split_metrics(task, pred, cfg)) if pred is not None else {}
+            valid = distributed.broadcast(d, valid)
+            if monitor not in valid:
+                raise UserError(f"config key 'train.monitor': '{monitor}' is not a validation metric of this task; "
+                                f"available: {', '.join(sorted(valid))}")
+
+            # --- log, checkpoint, early stopping -------------------------------------------------
+            improved = is_better(monitor, valid[monitor], state["best"])
+            if improved:
+                state.update(best=valid[monitor], best_epoch=epoch + 1, bad_epochs=0)
+            else:
+                state["bad_epochs"] += 1
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / max(loss_count, 1),
+                   **{f"valid_{k}": v for k, v in valid.items()}, "lr": optimizer.param_groups[0]["lr"],
+                   "seconds": seconds, "samples_per_s": seen * d.world_size / max(seconds, 1e-9)}
+            state.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_count=0, seconds=0.0)
+            if d.is_main:
+                append_jsonl(run_dir / "metrics.jsonl", row)
+                log(f"epoch {epoch + 1}/{tc.epochs}  train_loss {row['train_loss']:.4f}  "
+                    f"valid_{monitor} {valid[monitor]:.4f}{'  *' if improved else ''}  {seconds:.1f}s")
+                if improved:
+                    checkpoint(ckpt_dir / "best.pt")
+                checkpoint(ckpt_dir / "last.pt")
+            if tc.patience and state["bad_epochs"] >= tc.patience:
+                log(f"early stopping: no better valid_{monitor} for {tc.patience} epochs")
+                break
+
+    # --- final: the best checkpoint on every reported split -------------------------------------
+    best = load_checkpoint(ckpt_dir / "best.pt", map_location=device) if d.is_main else None
+    if d.enabled:
+        torch.distributed.barrier()
+        best = best or load_checkpoint(ckpt_dir / "best.pt", map_location=device)
+    model.load_state_dict(best["model"])
+    results: dict[str, Any] = {}
+    for split in cfg.eval.splits:
+        ds = data.valid if split == "valid" else data.test
+        if ds is None:
+            continue
+        pred = predict_split(model, ds, task, batch_size=cfg.eval.batch_size, device=device,
+                             precision=tc.precision, d=d, num_workers=tc.num_workers)
+        if pred is not None:
+            results[split] = split_metrics(task, pred, cfg)
+    if d.is_main:
+        per_class = {s: {k: m.pop(k) for k in list(m) if k.startswith("per_class")} for s, m in results.items()}
+        write_json(run_dir / "metrics.json", results)
+        if any(per_class.values()):
+            write_json(run_dir / "per_class.json", per_class)
+        write_json(run_dir / "run.json", {
+            "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "monitor": monitor,
+            "best_valid": state["best"], "train_seconds": state["train_seconds"],
+            "world_size": d.world_size, "device": str(device),
+        })
+    return results

@@ -1,0 +1,127 @@
+"""Entry points over the loop: ``train`` a config into a new run folder, ``evaluate_run``, ``load_run``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from ..config import Config, apply_overrides, build_config, load_yaml
+from ..datasets import DataBundle, build_data
+from ..errors import UserError
+from ..models import build_model, count_parameters
+from . import distributed
+from .loop import fit, predict_split, split_metrics
+from .runfiles import load_checkpoint, new_run_dir, write_json, write_yaml
+
+PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
+log = logging.getLogger("modalfuse")
+
+
+def resolve_config_path(config: str | Path) -> Path:
+    """A YAML path as given, or a preset name (``synthetic``, ``yt8m/attend-fusion``) from the package."""
+    path = Path(config)
+    if path.is_file():
+        return path
+    preset = PRESET_DIR / f"{config}.yaml"
+    if preset.is_file():
+        return preset
+    from .. import listing
+
+    names = listing.preset_names()
+    from ..errors import closest
+
+    raise UserError(f"{config}: no such config file or preset{closest(str(config), names)}; presets: {', '.join(names)}")
+
+
+def _echo(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = None, out: str | Path = "runs",
+          resume: str | Path | None = None, run_dir: str | Path | None = None, quiet: bool = False) -> Path | None:
+    """Train one model; returns its run folder (``None`` on ranks other than 0 under torchrun).
+
+    Args:
+        config: a YAML path, a preset name, or a raw config dict.
+        overrides: ``a.b=c`` strings applied on top of the config.
+        out: folder that receives a new run folder ``<name>-<timestamp>``.
+        resume: an interrupted run folder to continue (its saved config is used).
+        run_dir: an explicit, new (or empty) run folder instead of one under ``out``.
+    """
+    say = (lambda m: None) if quiet else _echo
+    if resume is not None:
+        folder = Path(resume)
+        if not (folder / "config.yaml").is_file():
+            raise UserError(f"{folder}: not a run folder (no config.yaml)")
+        if (folder / "metrics.json").is_file():
+            raise UserError(f"{folder}: this run already finished (metrics.json exists); nothing to resume")
+        cfg = build_config(yaml.safe_load((folder / "config.yaml").read_text()))
+        name = None
+    else:
+        if isinstance(config, dict):
+            raw, name = apply_overrides(config, overrides or []), "run"
+        else:
+            path = resolve_config_path(config)
+            raw, name = apply_overrides(load_yaml(path), overrides or []), path.stem
+        cfg = build_config(raw)
+
+    d, device = distributed.setup(cfg.train.device)
+    try:
+        if resume is None:
+            folder = None
+            if d.is_main:
+                if run_dir is not None:
+                    folder = Path(run_dir)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    if any(folder.iterdir()):
+                        raise UserError(f"{folder}: run folder is not empty (runs never overwrite earlier runs)")
+                else:
+                    folder = new_run_dir(out, f"{name}-{cfg.model['name']}")
+                write_yaml(folder / "config.yaml", cfg.to_dict())
+            folder = Path(distributed.broadcast(d, str(folder)))
+        data = build_data(cfg.data)
+        model = build_model(cfg.model, data.modalities, data.task)
+        if d.is_main:
+            write_json(folder / "data.json", {
+                "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in data.modalities.items()},
+                "task": {"kind": data.task.kind, "num_classes": data.task.num_classes,
+                         "class_names": list(data.task.class_names) if data.task.class_names else None},
+                "parameters": count_parameters(model), "info": data.info,
+            })
+            say(f"run folder {folder}  ({cfg.model['name']}, {count_parameters(model):,} parameters, {device})")
+        fit(cfg, data, model, folder, resume=resume is not None, d=d, device=device,
+            log=say if d.is_main else (lambda m: None))
+    finally:
+        distributed.teardown(d)
+    return folder if d.is_main else None
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best", device: str | torch.device = "cpu",
+             data: DataBundle | None = None) -> tuple[Config, torch.nn.Module, DataBundle]:
+    """A finished run's config, its model with the chosen checkpoint's weights, and its data."""
+    run_dir = Path(run_dir)
+    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no {checkpoint} checkpoint at {path} (is this a run folder?)")
+    ck = load_checkpoint(path, map_location=device)
+    cfg = build_config(ck["config"])
+    data = data or build_data(cfg.data)
+    model = build_model(cfg.model, data.modalities, data.task)
+    model.load_state_dict(ck["model"])
+    return cfg, model.to(device).eval(), data
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
+    """Metrics of a run's best checkpoint on ``split`` (``train``, ``valid`` or ``test``)."""
+    cfg, model, data = load_run(run_dir)
+    try:
+        ds = data.split(split)
+    except KeyError as e:
+        raise UserError(f"{run_dir}: {e.args[0]}") from None
+    pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=torch.device("cpu"))
+    return {k: v for k, v in split_metrics(data.task, pred, cfg).items() if not k.startswith("per_class")}
