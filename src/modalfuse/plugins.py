@@ -7,10 +7,12 @@ import importlib
 # One line per registering module; each adds its entries to the registries on import.
 MODULES = (
     "modalfuse.datasets.synthetic",
+    "modalfuse.datasets.sentiment",
     "modalfuse.models.encoders",
     "modalfuse.models.fusions",
     "modalfuse.models.classifier",
     "modalfuse.metrics.classification",
+    "modalfuse.metrics.sentiment",
 )
 
 _loaded = False

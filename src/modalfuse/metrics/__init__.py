@@ -12,6 +12,7 @@ import numpy as np
 
 from ..registry import METRICS
 from .classification import accuracy, classification_metrics, confusion_matrix, f1_macro, f1_weighted
+from .sentiment import regression_metrics, sentiment_scores
 
 DEFAULT_MONITOR = {"multiclass": "accuracy", "multilabel": "gap", "regression": "mae"}
 
