@@ -240,7 +240,9 @@ def _work(task: tuple[str, dict[str, str], str, str]) -> tuple[str, dict[str, An
 
 
 class _PackedWriter:
-    """Appends aligned videos to resizable HDF5 datasets (one video in memory at a time)."""
+    """Appends aligned videos to resizable HDF5 datasets, buffering up to ``FLUSH_BYTES``."""
+
+    FLUSH_BYTES = 16 << 20
 
     def __init__(self, path: str, dims: dict[str, int], label_dim: int) -> None:
         import h5py
@@ -267,6 +269,8 @@ class _PackedWriter:
                 "offsets", (1,), np.int64, maxshape=(None,), chunks=(4096,), data=np.zeros(1)
             )
         self.n = 0
+        self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._pending_bytes = 0
 
     @staticmethod
     def _append(ds: Any, values: np.ndarray) -> None:
@@ -278,18 +282,33 @@ class _PackedWriter:
         n = len(result["segments"])
         if n == 0:
             return 0
-        self._append(self.ids, np.array([f"{video}[{k}]" for k in result["segments"]], object))
-        self._append(self.videos, np.array([video] * n, object))
-        self._append(self.intervals, result["intervals"])
-        self._append(self.labels, result["labels"])
-        for name, (rows, lengths) in result["features"].items():
-            last = self.offsets[name][-1]
-            self._append(self.data[name], rows)
-            self._append(self.offsets[name], last + np.cumsum(lengths))
+        self._pending.append((video, result))
+        self._pending_bytes += sum(rows.nbytes for rows, _ in result["features"].values())
         self.n += n
+        if self._pending_bytes > self.FLUSH_BYTES:
+            self.flush()
         return n
 
+    def flush(self) -> None:
+        # Videos are written in batches: each HDF5 append costs ~0.1 ms however small, which for
+        # thousands of short videos would cost more than aligning them.
+        if not self._pending:
+            return
+        pend = self._pending
+        self._append(self.ids, np.array([f"{v}[{k}]" for v, r in pend for k in r["segments"]], object))
+        self._append(self.videos, np.array([v for v, r in pend for _ in r["segments"]], object))
+        self._append(self.intervals, np.concatenate([r["intervals"] for _, r in pend]))
+        self._append(self.labels, np.concatenate([r["labels"] for _, r in pend]))
+        for name in self.data:
+            last = self.offsets[name][-1]
+            lengths = np.concatenate([r["features"][name][1] for _, r in pend])
+            self._append(self.data[name], np.concatenate([r["features"][name][0] for _, r in pend]))
+            self._append(self.offsets[name], last + np.cumsum(lengths))
+        self._pending = []
+        self._pending_bytes = 0
+
     def close(self, attrs: dict[str, Any]) -> None:
+        self.flush()
         for key, value in attrs.items():
             self.h5.attrs[key] = value
         self.h5.close()
