@@ -10,7 +10,10 @@ MODULES = (
     "modalfuse.datasets.sentiment",
     "modalfuse.models.encoders",
     "modalfuse.models.fusions",
+    "modalfuse.models.transformer",
+    "modalfuse.models.mult",
     "modalfuse.models.classifier",
+    "modalfuse.models.yt8m",
     "modalfuse.metrics.classification",
     "modalfuse.metrics.sentiment",
 )
