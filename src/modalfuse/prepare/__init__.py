@@ -1,0 +1,1 @@
+"""Offline conversions: raw data in, files that training reads fast out."""
