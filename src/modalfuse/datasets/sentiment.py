@@ -20,7 +20,9 @@ with a mask ``[N, seq_len]`` (True = a real step). Utterance-level data (one vec
 text (TextCNN, 100-d), audio (openSMILE, 73-d), video (3D-CNN, 100-d), 2198 opinion segments of 93
 videos, aligned from the CMU-MultimodalSDK files with ``modalfuse prepare cmu-sdk --align-to
 labels``. Its default folds are the speaker-independent split those features were learned on (62
-train videos, 31 test videos), with validation carved out of the train videos by video.
+train videos, 31 test videos), with validation carved out of the train videos by video. The text and
+video features were learned on those train videos, so validation scores are optimistic: report the
+test split.
 """
 
 from __future__ import annotations
