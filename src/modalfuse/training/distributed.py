@@ -7,11 +7,14 @@ no-op for a single process. gloo on CPU, NCCL on GPU.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,9 @@ def setup(device_choice: str) -> tuple[Dist, torch.device]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # device_id binds NCCL to this rank's GPU (barrier and object collectives need to know it).
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                device_id=device if device.type == "cuda" else None)
     return Dist(rank, world, local_rank), device
 
 
@@ -80,6 +85,26 @@ def gather(d: Dist, obj: Any) -> list[Any] | None:
 def all_reduce_sum(d: Dist, values: list[float]) -> list[float]:
     if not d.enabled:
         return values
-    t = torch.tensor(values, dtype=torch.float64)
+    # NCCL reduces CUDA tensors only; gloo reduces CPU ones.
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def lockstep(d: Dist, items: Iterable[T]) -> Iterator[T]:
+    """Yield ``items`` while every rank still has one.
+
+    Rank-sharded streams can give ranks different numbers of batches; a rank that ran out while the
+    others still step would leave them waiting forever in DDP's gradient all-reduce. The uneven tail
+    (fewer than one batch per rank) is dropped.
+    """
+    if not d.enabled:
+        yield from items
+        return
+    it = iter(items)
+    while True:
+        item = next(it, None)
+        if all_reduce_sum(d, [0.0 if item is None else 1.0])[0] < d.world_size:
+            return
+        yield item

@@ -9,6 +9,7 @@ and keeps the last good checkpoint.
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 import sys
@@ -23,12 +24,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Config, TrainConfig
-from ..datasets.base import DataBundle, TaskSpec
+from ..datasets.base import BatchStream, DataBundle, TaskSpec
 from ..datasets.loader import eval_batches, move_batch, num_train_batches, train_batches
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
 from . import distributed
-from .runfiles import append_jsonl, load_checkpoint, read_jsonl, rng_state, save_checkpoint, set_rng_state, write_json
+from .runfiles import (append_jsonl, atomic_write_text, load_checkpoint, read_jsonl, rng_state, save_checkpoint,
+                       set_rng_state, write_json)
 
 
 class TrainingStopped(UserError):
@@ -195,6 +197,9 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     ckpt_dir = run_dir / "checkpoints"
     monitor = tc.monitor or DEFAULT_MONITOR[task.kind]
     per_rank_batch = max(1, tc.batch_size // d.world_size)  # train.batch_size is the global batch
+    if tc.batch_size % d.world_size:
+        log(f"note: train.batch_size {tc.batch_size} is not a multiple of {d.world_size} processes; "
+            f"the global batch is {per_rank_batch * d.world_size}")
 
     # --- setup: seeds, model on device, optimizer, schedule -------------------------------------
     seed_everything(tc.seed + d.rank, tc.deterministic)
@@ -212,26 +217,37 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
              "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0, "train_seconds": 0.0}
 
     def checkpoint(path: Path) -> None:
+        """Called on every rank (each rank's RNG state is kept); only rank 0 writes."""
+        rngs = distributed.gather(d, rng_state())
         if d.is_main:
             save_checkpoint(path, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "rng": rng_state(), "state": dict(state), "config": cfg.to_dict(),
+                "rng": rngs[0], "rng_ranks": rngs, "state": dict(state), "config": cfg.to_dict(),
             })
 
     # --- resume: everything as it was when the last checkpoint was written -----------------------
-    if resume and (ckpt_dir / "last.pt").exists():
-        ck = load_checkpoint(ckpt_dir / "last.pt", map_location=device)
+    # Rank 0 reads the file (on CPU: RNG states must stay CPU tensors) and hands it to the others,
+    # so only rank 0's node needs to see the run folder.
+    ck = None
+    if resume and d.is_main and (ckpt_dir / "last.pt").exists():
+        ck = load_checkpoint(ckpt_dir / "last.pt", map_location="cpu")
+    ck = distributed.broadcast(d, ck)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         scaler.load_state_dict(ck["scaler"])
-        set_rng_state(ck["rng"])
+        same_world = len(ck.get("rng_ranks") or []) == d.world_size
+        set_rng_state(ck["rng_ranks"][d.rank] if same_world else ck["rng"])
         state.update(ck["state"])
+        if not d.is_main:  # the saved partial-epoch loss is already summed over all ranks
+            state.update(loss_sum=0.0, loss_count=0)
         if d.is_main:  # drop log lines of epochs the checkpoint does not cover
             kept = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] < state["epoch"]]
-            (run_dir / "metrics.jsonl").write_text("".join(__import__("json").dumps(r) + "\n" for r in kept))
+            atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
         log(f"resumed at epoch {state['epoch'] + 1}, step {state['step']}")
+        del ck
 
     show_bar = tc.progress == "bar" or (tc.progress == "auto" and sys.stderr.isatty())
     with _StopFlag() as stop:
@@ -242,6 +258,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
             t0, seen = time.perf_counter(), 0
             batches = train_batches(data.train, per_rank_batch, seed=tc.seed, epoch=epoch, rank=d.rank,
                                     world_size=d.world_size, start_step=state["step"], num_workers=tc.num_workers)
+            if isinstance(data.train, BatchStream):  # shards may differ in length: stop together
+                batches = distributed.lockstep(d, batches)
             bar = None
             if show_bar and d.is_main:
                 from tqdm import tqdm
@@ -253,10 +271,16 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                 with autocast(device, tc.precision):
                     out = net(batch["features"], batch["masks"])
                     loss = model_loss(task, tc, out, batch["label"])
-                if not torch.isfinite(loss).all():
+                # Every rank must agree to stop (non-finite loss anywhere, or a signal), or DDP would
+                # wait forever on the others; one small all-reduce per step carries both flags.
+                bad, stopping = distributed.all_reduce_sum(
+                    d, [0.0 if torch.isfinite(loss).all() else 1.0, 1.0 if stop.signum else 0.0])
+                if bad:
+                    last = ckpt_dir / "last.pt"
                     raise TrainingStopped(
-                        f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {state['step'] + 1}: stopped; "
-                        f"the last good checkpoint is {ckpt_dir / 'last.pt'} (try a lower train.learning_rate)", 3)
+                        f"non-finite loss ({loss.item()} on rank {d.rank}) at epoch {epoch + 1}, step {state['step'] + 1}: "
+                        f"stopped; " + (f"the last good checkpoint is {last}" if d.is_main and last.exists()
+                                        else "no checkpoint was written yet") + " (try a lower train.learning_rate)", 3)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if tc.grad_clip:
@@ -273,9 +297,11 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{state['loss_sum'] / max(state['loss_count'], 1):.4f}")
-                # Every rank must agree to stop, or DDP would wait forever on the others.
-                if distributed.all_reduce_sum(d, [1.0 if stop.signum else 0.0])[0] > 0:
+                if stopping:
                     state["seconds"] += time.perf_counter() - t0
+                    # the checkpoint holds the whole partial-epoch loss; resume gives it to rank 0
+                    state["loss_sum"], state["loss_count"] = distributed.all_reduce_sum(
+                        d, [state["loss_sum"], float(state["loss_count"])])
                     checkpoint(ckpt_dir / "last.pt")
                     name = signal.Signals(stop.signum or signal.SIGTERM).name
                     raise TrainingStopped(
@@ -311,19 +337,17 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                 append_jsonl(run_dir / "metrics.jsonl", row)
                 log(f"epoch {epoch + 1}/{tc.epochs}  train_loss {row['train_loss']:.4f}  "
                     f"valid_{monitor} {valid[monitor]:.4f}{'  *' if improved else ''}  {seconds:.1f}s")
-                if improved:
-                    checkpoint(ckpt_dir / "best.pt")
-                checkpoint(ckpt_dir / "last.pt")
+            if improved:
+                checkpoint(ckpt_dir / "best.pt")
+            checkpoint(ckpt_dir / "last.pt")
             if tc.patience and state["bad_epochs"] >= tc.patience:
                 log(f"early stopping: no better valid_{monitor} for {tc.patience} epochs")
                 break
 
     # --- final: the best checkpoint on every reported split -------------------------------------
-    best = load_checkpoint(ckpt_dir / "best.pt", map_location=device) if d.is_main else None
-    if d.enabled:
-        torch.distributed.barrier()
-        best = best or load_checkpoint(ckpt_dir / "best.pt", map_location=device)
-    model.load_state_dict(best["model"])
+    # Rank 0 reads the weights and hands them over: other nodes need not see the run folder.
+    best = load_checkpoint(ckpt_dir / "best.pt")["model"] if d.is_main else None
+    model.load_state_dict(distributed.broadcast(d, best))
     results: dict[str, Any] = {}
     for split in cfg.eval.splits:
         ds = data.valid if split == "valid" else data.test

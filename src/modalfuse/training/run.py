@@ -15,7 +15,7 @@ from ..datasets import DataBundle, build_data
 from ..errors import UserError
 from ..models import build_model, count_parameters
 from . import distributed
-from .loop import fit, predict_split, split_metrics
+from .loop import fit, predict_split, seed_everything, split_metrics
 from .runfiles import load_checkpoint, new_run_dir, write_json, write_yaml
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -73,18 +73,23 @@ def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = 
     d, device = distributed.setup(cfg.train.device)
     try:
         if resume is None:
-            folder = None
+            # Rank 0 picks the folder and every rank uses it; an error there must reach the other
+            # ranks too, or they would wait in the broadcast forever.
+            folder, error = None, None
             if d.is_main:
-                if run_dir is not None:
-                    folder = Path(run_dir)
-                    folder.mkdir(parents=True, exist_ok=True)
-                    if any(folder.iterdir()):
-                        raise UserError(f"{folder}: run folder is not empty (runs never overwrite earlier runs)")
-                else:
-                    folder = new_run_dir(out, f"{name}-{cfg.model['name']}")
-                write_yaml(folder / "config.yaml", cfg.to_dict())
-            folder = Path(distributed.broadcast(d, str(folder)))
+                try:
+                    folder = _new_folder(run_dir, out, f"{name}-{cfg.model['name']}")
+                    write_yaml(folder / "config.yaml", cfg.to_dict())
+                except UserError as e:
+                    error = str(e)
+            folder, error = distributed.broadcast(d, (str(folder), error))
+            if error:
+                raise UserError(error)
+            folder = Path(folder)
         data = build_data(cfg.data)
+        # The weights' initial values follow train.seed (the same on every rank; DDP also
+        # broadcasts rank 0's), not whatever this process drew from the RNG before.
+        seed_everything(cfg.train.seed, cfg.train.deterministic)
         model = build_model(cfg.model, data.modalities, data.task)
         if d.is_main:
             write_json(folder / "data.json", {
@@ -99,6 +104,16 @@ def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = 
     finally:
         distributed.teardown(d)
     return folder if d.is_main else None
+
+
+def _new_folder(run_dir: str | Path | None, out: str | Path, name: str) -> Path:
+    if run_dir is None:
+        return new_run_dir(out, name)
+    folder = Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(folder.iterdir()):
+        raise UserError(f"{folder}: run folder is not empty (runs never overwrite earlier runs)")
+    return folder
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best", device: str | torch.device = "cpu",
