@@ -1,0 +1,248 @@
+"""Per-run analysis written beside a finished run as ``analysis.json``, so reports read files only.
+
+Three parts, all on the run's best checkpoint:
+
+- ``efficiency``: parameters, FLOPs per sample (``torch.utils.flop_counter``: matmul/conv FLOPs,
+  2 per multiply-add), inference samples/s at batch 256, and peak memory of one forward pass.
+- ``ablation``: the evaluation split's metrics with the inputs intact and with each modality zeroed.
+- ``attention``: for models that return ``"attention"``, the weight each modality receives,
+  averaged per true class (multiclass), per frequent label (multilabel) or per label sign
+  (regression).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+ANALYSIS_FILE = "analysis.json"
+INFERENCE_BATCH = 256
+MAX_LABELS = 8  # multilabel attention: the most frequent labels only
+
+
+# ---------------------------------------------------------------------------------------------
+# Efficiency
+# ---------------------------------------------------------------------------------------------
+
+def _example_batch(ds: Any, size: int, device: torch.device) -> dict[str, Any]:
+    """``size`` samples from ``ds`` (repeated when the split is smaller), on ``device``."""
+    from ..datasets.loader import eval_batches, move_batch
+
+    parts = []
+    for batch in eval_batches(ds, size):
+        parts.append(batch)
+        if sum(len(b["ids"]) for b in parts) >= size:
+            break
+    feats = {m: torch.cat([b["features"][m] for b in parts]) for m in parts[0]["features"]}
+    masks = {m: torch.cat([b["masks"][m] for b in parts]) for m in parts[0]["masks"]}
+    n = next(iter(feats.values())).shape[0]
+    index = torch.arange(size) % n
+    batch = {"features": {m: v[index] for m, v in feats.items()}, "masks": {m: v[index] for m, v in masks.items()},
+             "label": torch.zeros(size), "ids": [str(i) for i in range(size)]}
+    return move_batch(batch, device)
+
+
+class _PeakTensorMemory(torch.utils._python_dispatch.TorchDispatchMode):
+    """Peak bytes of tensors created while active (CPU has no allocator statistics like CUDA's
+    ``max_memory_allocated``, and ``tracemalloc`` does not see torch's allocations)."""
+
+    def __init__(self, existing: list[Tensor]) -> None:
+        super().__init__()
+        self.current = self.peak = 0
+        self._live: set[int] = {t.untyped_storage().data_ptr() for t in existing}
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self._live.discard(key)
+        self.current -= nbytes
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in torch.utils._pytree.tree_leaves(out):
+            if isinstance(t, Tensor):
+                storage = t.untyped_storage()
+                key = storage.data_ptr()
+                if key in self._live or storage.nbytes() == 0:
+                    continue  # a view of a live tensor (or of a parameter): no new memory
+                self._live.add(key)
+                self.current += storage.nbytes()
+                self.peak = max(self.peak, self.current)
+                weakref.finalize(storage, self._free, key, storage.nbytes())
+        return out
+
+
+def _tensor_bytes(tensors: list[Tensor]) -> int:
+    seen: dict[int, int] = {}
+    for t in tensors:
+        s = t.untyped_storage()
+        seen[s.data_ptr()] = s.nbytes()
+    return sum(seen.values())
+
+
+@torch.no_grad()
+def efficiency(model: nn.Module, ds: Any, device: torch.device, *, batch_size: int = INFERENCE_BATCH,
+               min_seconds: float = 0.3) -> dict[str, Any]:
+    """Parameters, FLOPs per sample, inference samples/s and peak memory at ``batch_size``.
+
+    The batch is drawn from ``ds`` (repeated when it is smaller than ``batch_size``).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..models import count_parameters
+
+    model.eval()
+    batch = _example_batch(ds, batch_size, device)
+    feats, masks = batch["features"], batch["masks"]
+    with FlopCounterMode(display=False) as counter:
+        model(feats, masks)
+    flops = counter.get_total_flops() / batch_size
+
+    # --- throughput: warm up, then the median time of single batches (robust to a busy machine) ---
+    for _ in range(2):
+        model(feats, masks)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < 5 or (time.perf_counter() - start < min_seconds and len(times) < 100):
+        sync()
+        t0 = time.perf_counter()
+        model(feats, masks)
+        sync()
+        times.append(time.perf_counter() - t0)
+    samples_per_s = batch_size / float(np.median(times))
+
+    # --- peak memory of one forward pass: weights + inputs + the largest set of live activations --
+    inputs = [*feats.values(), *masks.values()]
+    weights = [*model.parameters(), *model.buffers()]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        model(feats, masks)
+        peak = torch.cuda.max_memory_allocated(device) - base + _tensor_bytes(weights + inputs)
+        method = "torch.cuda.max_memory_allocated"
+    else:
+        tracker = _PeakTensorMemory(weights + inputs)
+        with tracker:
+            out = model(feats, masks)
+        del out
+        peak = tracker.peak + _tensor_bytes(weights + inputs)
+        method = "live tensor storage, counted by a torch dispatch mode"
+    return {
+        "parameters": count_parameters(model), "flops_per_sample": float(flops),
+        "inference_samples_per_s": samples_per_s, "inference_batch_size": batch_size,
+        "peak_memory_mb": peak / 2**20, "peak_memory_method": method, "device": str(device),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Modality ablation and attention
+# ---------------------------------------------------------------------------------------------
+
+def _zero(modality: str):
+    def transform(features: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {m: torch.zeros_like(v) if m == modality else v for m, v in features.items()}
+
+    return transform
+
+
+def ablation(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.device) -> dict[str, Any]:
+    """Scalar metrics of ``ds`` as is (``full``) and with each modality zeroed (``zeroed[m]``)."""
+    from ..training.loop import predict_split, scalars, split_metrics
+
+    def metrics(transform: Any) -> dict[str, float]:
+        pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device, transform=transform)
+        return scalars(split_metrics(data.task, pred, cfg))
+
+    return {"full": metrics(None), "zeroed": {m: metrics(_zero(m)) for m in sorted(data.modalities)}}
+
+
+def _groups(task: Any, labels: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(name, boolean row selector) per class, label or label sign."""
+    if task.kind == "multiclass":
+        names = task.class_names or [str(c) for c in range(task.num_classes)]
+        return [(str(names[c]), labels == c) for c in range(task.num_classes)]
+    if task.kind == "multilabel":
+        labels = labels > 0.5
+        top = np.argsort(-labels.sum(0), kind="stable")[:MAX_LABELS]
+        names = task.class_names or [str(c) for c in range(labels.shape[1])]
+        return [(str(names[c]), labels[:, c]) for c in top if labels[:, c].any()]
+    labels = labels.reshape(-1)
+    return [("negative (label < 0)", labels < 0), ("non-negative (label >= 0)", labels >= 0)]
+
+
+@torch.no_grad()
+def attention(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.device) -> dict[str, Any] | None:
+    """Attention weight per modality averaged per group of samples, or ``None`` when the model
+    returns no ``"attention"``. Weights ``[B, ..., K]`` are averaged over the middle axes to
+    ``[B, K]``: what each of the ``K`` keys (modalities) receives."""
+    from ..datasets.loader import eval_batches, move_batch
+
+    model.eval()
+    weights, labels = [], []
+    for batch in eval_batches(ds, cfg.eval.batch_size):
+        batch = move_batch(batch, device)
+        att = model(batch["features"], batch["masks"]).get("attention")
+        if not isinstance(att, Tensor):
+            return None
+        att = att.float()
+        weights.append((att.flatten(1, -2).mean(1) if att.dim() > 2 else att.reshape(att.shape[0], -1)).cpu().numpy())
+        labels.append(batch["label"].cpu().numpy())
+    if not weights:
+        return None
+    w, y = np.concatenate(weights), np.concatenate(labels)
+    modalities = getattr(model, "modalities", None) or sorted(data.modalities)
+    keys = list(modalities) if len(modalities) == w.shape[1] else [f"key {i}" for i in range(w.shape[1])]
+    groups = [(name, sel) for name, sel in _groups(data.task, y) if sel.any()]
+    return {
+        "keys": keys, "groups": [g for g, _ in groups], "counts": [int(sel.sum()) for _, sel in groups],
+        "weights": [w[sel].mean(0).tolist() for _, sel in groups], "overall": w.mean(0).tolist(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The analysis file
+# ---------------------------------------------------------------------------------------------
+
+def read_analysis(run_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / ANALYSIS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = None,
+                min_seconds: float = 0.3) -> dict[str, Any]:
+    """Analyse a finished run's best checkpoint and write ``analysis.json`` atomically.
+
+    Args:
+        run_dir: a finished run folder (``metrics.json`` and ``checkpoints/best.pt``).
+        data: the run's ``DataBundle`` when already built (saves rebuilding it per run).
+        device: ``cpu``/``cuda``; default: the run's ``train.device`` (``auto``: CUDA when present).
+        min_seconds: how long to time inference for samples/s.
+    """
+    import yaml
+
+    from ..config import build_config
+    from ..training.run import load_run
+    from ..training.runfiles import write_json
+
+    run_dir = Path(run_dir)
+    want = device or build_config(yaml.safe_load((run_dir / "config.yaml").read_text())).train.device
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(want)
+    cfg, model, data = load_run(run_dir, device=dev, data=data)
+    split = "test" if data.test is not None else "valid"
+    ds = data.split(split)
+    result = {
+        "split": split,
+        "efficiency": efficiency(model, ds, dev, min_seconds=min_seconds),
+        "ablation": ablation(model, ds, data, cfg, dev),
+        "attention": attention(model, ds, data, cfg, dev),
+    }
+    write_json(run_dir / ANALYSIS_FILE, result)
+    return result
