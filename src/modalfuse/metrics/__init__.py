@@ -13,6 +13,7 @@ import numpy as np
 from ..registry import METRICS
 from .classification import accuracy, classification_metrics, confusion_matrix, f1_macro, f1_weighted
 from .sentiment import regression_metrics, sentiment_scores
+from .yt8m import gap, hit_at_one, mean_average_precision, perr  # noqa: F401
 
 DEFAULT_MONITOR = {"multiclass": "accuracy", "multilabel": "gap", "regression": "mae"}
 
