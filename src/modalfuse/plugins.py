@@ -8,6 +8,7 @@ import importlib
 MODULES = (
     "modalfuse.datasets.synthetic",
     "modalfuse.datasets.sentiment",
+    "modalfuse.datasets.yt8m",
     "modalfuse.models.encoders",
     "modalfuse.models.fusions",
     "modalfuse.models.transformer",
@@ -16,6 +17,7 @@ MODULES = (
     "modalfuse.models.yt8m",
     "modalfuse.metrics.classification",
     "modalfuse.metrics.sentiment",
+    "modalfuse.metrics.yt8m",
 )
 
 _loaded = False

@@ -1,0 +1,232 @@
+"""YouTube-8M video-level features (TFRecord shards, no TensorFlow needed), as the ``yt8m`` dataset.
+
+Modalities: ``rgb`` (``mean_rgb``, with ``std_rgb`` appended when present: 1024 or 2048-d) and
+``audio`` (128 or 256-d), float32. Labels: multi-hot float32 ``[C]``. Splits are cached in memory
+(``ArrayDataset``) or streamed shard by shard (``Yt8mStream``, a ``BatchStream``). The default splits
+are the real sample bundled with the package (validation shards 0000-0003 / 0032 / 0033).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from ..config import Params
+from ..errors import ConfigError, DataError
+from ..readers.example import VIDEO_FEATURE_SIZES, VideoBatch, decode_record, read_video_shard
+from ..readers.tfrecord import ReadStats, expand_paths, frames, open_buffer, read_records
+from ..registry import DATASETS
+from .base import ArrayDataset, Batch, DataBundle, ModalitySpec, TaskSpec
+
+log = logging.getLogger(__name__)
+
+BUNDLED = {"train": [f"validate{i:04d}.tfrecord" for i in range(4)], "valid": ["validate0032.tfrecord"],
+           "test": ["validate0033.tfrecord"]}
+MODALITY_FEATURES = {"rgb": ("mean_rgb", "std_rgb"), "audio": ("mean_audio", "std_audio")}
+
+
+class Yt8mParams(Params):
+    """``data:`` keys of the ``yt8m`` dataset."""
+
+    train: str | list[str] = "bundled"  # glob, comma-separated globs or a list; "bundled" = the sample
+    valid: str | list[str] = "bundled"
+    test: str | list[str] | None = "bundled"  # null: no test split
+    features: Literal["auto"] | list[str] = "auto"  # auto: mean_*, plus std_* when the records have them
+    num_classes: int = Field(3862, ge=2)  # 3862 for the 2018 release, 4716 for 2017
+    id_key: str = "id"  # the 2017 release's "video_id" is accepted as well
+    streaming: bool = False  # False: cached in memory; True: read shard by shard each epoch
+    shuffle_buffer: int = Field(4096, ge=1)  # records shuffled together when streaming
+    skip_corrupt: bool = False  # skip (and count) records with a bad CRC instead of failing
+    vocabulary: str | None = None  # vocabulary CSV for class names; None: the bundled 2018 one
+
+
+def _bundled_files(split: str) -> list[str]:
+    root = resources.files("modalfuse") / "data_files" / "yt8m"
+    return [str(root / name) for name in BUNDLED[split]]
+
+
+def _files(spec: str | list[str], split: str) -> list[str]:
+    if spec == "bundled":
+        return _bundled_files(split)
+    try:
+        return expand_paths(spec)
+    except DataError as e:
+        raise ConfigError(f"config key 'data.{split}': {e}") from None
+
+
+def _detect_features(path: str, id_key: str) -> dict[str, int]:
+    """Float features of the first record of ``path`` that make up the modalities, name -> size."""
+    for data in read_records(path):
+        found = decode_record(data, path=path, id_key=id_key).features
+        floats = {k: len(v) for k, (kind, v) in found.items() if kind == "float"}
+        if "mean_rgb" not in floats or "mean_audio" not in floats:
+            raise DataError(f"{path}: records have no mean_rgb/mean_audio float features (found: {sorted(floats)})")
+        std = "std_rgb" in floats and "std_audio" in floats
+        names = ["mean_rgb", "std_rgb", "mean_audio", "std_audio"] if std else ["mean_rgb", "mean_audio"]
+        log.info("yt8m: features detected in %s: %s", path, ", ".join(names))
+        return {k: floats[k] for k in names}
+    raise DataError(f"{path}: no records")
+
+
+def _modalities(features: dict[str, int]) -> dict[str, list[str]]:
+    """Which features make each modality, in order (mean first, then std)."""
+    out = {m: [f for f in features if any(f == n for n in names)] for m, names in MODALITY_FEATURES.items()}
+    unknown = [f for f in features if not any(f in names for names in MODALITY_FEATURES.values())]
+    if unknown:
+        raise ConfigError(
+            f"config key 'data.features': unknown feature {unknown[0]!r}; valid: "
+            f"{', '.join(n for names in MODALITY_FEATURES.values() for n in names)}"
+        )
+    return {m: fs for m, fs in out.items() if fs}
+
+
+def _to_arrays(batch: VideoBatch, groups: dict[str, list[str]], num_classes: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    feats = {m: np.concatenate([batch.features[f] for f in fs], axis=1) if len(fs) > 1 else batch.features[fs[0]]
+             for m, fs in groups.items()}
+    return feats, batch.multi_hot(num_classes)
+
+
+def _count_records(files: list[str], skip_corrupt: bool) -> tuple[int, int]:
+    stats = ReadStats()
+    for path in files:
+        for _ in frames(open_buffer(path), path, skip_corrupt=skip_corrupt, stats=stats):
+            pass
+    return stats.records, stats.skipped
+
+
+class Yt8mStream:
+    """A streamed split: shards are read one at a time, so memory stays flat whatever the split size.
+
+    Every rank reads the shards in the same (seeded) order and keeps records ``rank, rank + world_size,
+    ...`` of the stream, so each record is seen exactly once per epoch across ranks; records are then
+    shuffled within blocks of ``shuffle_buffer``. The order depends only on ``(seed, epoch)``.
+
+    Args:
+        files: the shards.
+        features: float features to read, name -> size.
+        groups: modality -> the features concatenated into it.
+        num_classes: size of the multi-hot labels.
+        shuffle_buffer: records shuffled together.
+        skip_corrupt: skip records with a bad CRC (counted in ``skipped``).
+        num_records: records in the split (for ``len``).
+        id_key: see ``read_video_shard``.
+    """
+
+    def __init__(self, files: list[str], features: dict[str, int], groups: dict[str, list[str]], num_classes: int,
+                 shuffle_buffer: int, skip_corrupt: bool, num_records: int, id_key: str = "auto") -> None:
+        self.files = list(files)
+        self.features = dict(features)
+        self.groups = groups
+        self.num_classes = num_classes
+        self.shuffle_buffer = shuffle_buffer
+        self.skip_corrupt = skip_corrupt
+        self.num_records = num_records
+        self.id_key = id_key
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return self.num_records
+
+    def _records(self, order: list[str], rank: int, world_size: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, list[str]]]:
+        seen = 0  # position in the global stream, which decides the rank of each record
+        for path in order:
+            batch = read_video_shard(path, features=self.features, id_key=self.id_key,
+                                     skip_corrupt=self.skip_corrupt)
+            self.skipped += batch.skipped
+            first = (rank - seen) % world_size
+            seen += len(batch)
+            keep = np.arange(first, len(batch), world_size)
+            if not keep.size:
+                continue
+            feats, labels = _to_arrays(batch, self.groups, self.num_classes)
+            yield {m: v[keep] for m, v in feats.items()}, labels[keep], [batch.ids[i] for i in keep.tolist()]
+
+    def iter_batches(self, batch_size: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0,
+                     world_size: int = 1, drop_last: bool = False) -> Iterator[Batch]:
+        """Batches ``{"features": {m: FloatTensor[B, D]}, "masks": {}, "label": FloatTensor[B, C],
+        "ids": list[str]}`` of this rank's share of the split."""
+        rng = np.random.default_rng([seed, epoch])
+        order = [self.files[i] for i in rng.permutation(len(self.files))] if shuffle else self.files
+        self.skipped = 0
+        pending: list[tuple[dict[str, np.ndarray], np.ndarray, list[str]]] = []
+        size = 0
+        block = self.shuffle_buffer if shuffle else batch_size
+
+        def flush(final: bool) -> Iterator[Batch]:
+            nonlocal pending, size
+            feats = {m: np.concatenate([p[0][m] for p in pending]) for m in self.groups}
+            labels = np.concatenate([p[1] for p in pending])
+            ids = [i for p in pending for i in p[2]]
+            idx = rng.permutation(len(ids)) if shuffle else np.arange(len(ids))
+            full = len(ids) - len(ids) % batch_size
+            cut = len(ids) if final else full
+            for a in range(0, cut, batch_size):
+                sel = idx[a : a + batch_size]
+                if len(sel) < batch_size and drop_last:
+                    break
+                yield {"features": {m: torch.from_numpy(v[sel]) for m, v in feats.items()}, "masks": {},
+                       "label": torch.from_numpy(labels[sel]), "ids": [ids[i] for i in sel.tolist()]}
+            rest = idx[cut:]  # carried into the next block
+            pending = [({m: v[rest] for m, v in feats.items()}, labels[rest], [ids[i] for i in rest.tolist()])]
+            size = len(rest)
+
+        for item in self._records(order, rank, world_size):
+            pending.append(item)
+            size += len(item[2])
+            if size >= max(block, batch_size):
+                yield from flush(final=False)
+        if size:
+            yield from flush(final=True)
+
+
+@DATASETS.register("yt8m", params=Yt8mParams, task="yt8m",
+                   description="YouTube-8M video-level features from TFRecord shards (bundled real sample by default)")
+def build_yt8m(p: Yt8mParams) -> DataBundle:
+    """Build the splits; see ``Yt8mParams``. ``info`` holds records per split, the features used and
+    the corrupt records skipped."""
+    from ..readers.vocabulary import load_bundled_vocabulary, load_vocabulary
+
+    split_files = {"train": _files(p.train, "train"), "valid": _files(p.valid, "valid")}
+    if p.test is not None:
+        split_files["test"] = _files(p.test, "test")
+    id_key = "auto" if p.id_key in ("id", "video_id") else p.id_key
+    if p.features == "auto":
+        features = _detect_features(split_files["train"][0], id_key)
+    else:
+        first = _detect_features(split_files["train"][0], id_key) if any(
+            f not in VIDEO_FEATURE_SIZES for f in p.features) else {}
+        features = {f: VIDEO_FEATURE_SIZES.get(f) or first[f] for f in p.features}
+    groups = _modalities(features)
+    splits: dict[str, Any] = {}
+    records: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    for split, files in split_files.items():
+        if p.streaming:
+            n, bad = _count_records(files, p.skip_corrupt)
+            splits[split] = Yt8mStream(files, features, groups, p.num_classes, p.shuffle_buffer, p.skip_corrupt, n,
+                                       id_key)
+        else:
+            batch = VideoBatch.concat([read_video_shard(f, features=features, id_key=id_key,
+                                                        skip_corrupt=p.skip_corrupt) for f in files])
+            feats, labels = _to_arrays(batch, groups, p.num_classes)
+            splits[split] = ArrayDataset(feats, labels, batch.ids)
+            n, bad = len(batch), batch.skipped
+        records[split] = n
+        skipped[split] = bad
+        if bad:
+            log.warning("yt8m: skipped %d corrupt records in the %s split", bad, split)
+    names = load_vocabulary(p.vocabulary) if p.vocabulary else load_bundled_vocabulary()
+    class_names = tuple(names) if len(names) == p.num_classes else None
+    return DataBundle(
+        splits["train"], splits["valid"], splits.get("test"),
+        modalities={m: ModalitySpec(sum(features[f] for f in fs)) for m, fs in groups.items()},
+        task=TaskSpec("multilabel", p.num_classes, class_names),
+        info={"records": records, "features": list(features), "skipped_corrupt": skipped,
+              "files": {k: len(v) for k, v in split_files.items()}, "streaming": p.streaming},
+    )
