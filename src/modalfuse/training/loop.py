@@ -244,7 +244,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
         if not d.is_main:  # the saved partial-epoch loss is already summed over all ranks
             state.update(loss_sum=0.0, loss_count=0)
         if d.is_main:  # drop log lines of epochs the checkpoint does not cover
-            kept = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] < state["epoch"]]
+            kept = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] <= state["epoch"]]
             atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
         log(f"resumed at epoch {state['epoch'] + 1}, step {state['step']}")
         del ck
