@@ -87,7 +87,7 @@ def _tensor_bytes(tensors: list[Tensor]) -> int:
 
 @torch.no_grad()
 def efficiency(model: nn.Module, ds: Any, device: torch.device, *, batch_size: int = INFERENCE_BATCH,
-               min_seconds: float = 0.3) -> dict[str, Any]:
+               min_seconds: float = 0.2) -> dict[str, Any]:
     """Parameters, FLOPs per sample, inference samples/s and peak memory at ``batch_size``.
 
     The batch is drawn from ``ds`` (repeated when it is smaller than ``batch_size``).
@@ -215,7 +215,7 @@ def read_analysis(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = None,
-                min_seconds: float = 0.3) -> dict[str, Any]:
+                min_seconds: float = 0.2) -> dict[str, Any]:
     """Analyse a finished run's best checkpoint and write ``analysis.json`` atomically.
 
     Args:

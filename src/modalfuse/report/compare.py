@@ -222,7 +222,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.set_description_str(f"{head}: {text}  {self.eta()}")
         else:
-            print(f"[{i + 1}/{len(self.runs)}] {self.runs[i].name}: {text}", flush=True)
+            print(f"[{i + 1}/{len(self.runs)}] {self.runs[i].name}: {text}", file=self.stream, flush=True)
 
     def epoch(self, i: int, epoch: int) -> None:
         if self.bar is not None:
@@ -237,7 +237,8 @@ class _Progress:
             self.bar.update(1)
             self.bar.set_description_str(f"run {i + 1}/{len(self.runs)} {self.runs[i].name}: {text}  {self.eta()}")
         else:
-            print(f"[{i + 1}/{len(self.runs)}] {self.runs[i].name}: {text}  ({self.eta()})", flush=True)
+            print(f"[{i + 1}/{len(self.runs)}] {self.runs[i].name}: {text}  ({self.eta()})", file=self.stream,
+                  flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

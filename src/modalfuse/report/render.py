@@ -312,12 +312,10 @@ def _ablation_table(runs: list[Run], labels: list[str], monitor: str) -> str:
 
 
 def _directions_line(names: list[str]) -> str:
-    parts = []
-    for how, word in (("max", "Higher"), ("min", "lower")):
-        chosen = [f"`{k}`" for k in names if direction(k) == how]
-        if chosen:
-            parts.append(f"{word if not parts else word.lower()} is better for {', '.join(chosen)}")
-    return "; ".join(parts).capitalize().replace("`", "`") + "."
+    parts = [f"{word} is better for {', '.join(f'`{k}`' for k in names if direction(k) == how)}"
+             for how, word in (("max", "higher"), ("min", "lower")) if any(direction(k) == how for k in names)]
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
 
 
 def render_report(runs: list[str], out: str | None = None) -> str:

@@ -1,0 +1,113 @@
+"""`modalfuse compare`: plans, reuse, interruption and resumption."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from modalfuse.config import build_config
+from modalfuse.errors import ConfigError, UserError
+from modalfuse.report.compare import compare, compare_preset_names, plan
+
+TIMING = {"train_seconds", "inference_samples_per_s"}  # wall-clock numbers differ between any two runs
+
+
+@pytest.mark.parametrize("name", compare_preset_names())
+def test_shipped_compare_presets_build(name: str) -> None:
+    """Every shipped comparison resolves to valid run configs, one per model and seed."""
+    p = plan([name])
+    assert p.runs and len(p.runs) == len(p.labels) * len(p.seeds)
+    for run in p.runs:
+        cfg = build_config(run.raw)
+        assert cfg.train.seed == run.seed
+    first_line = (Path(__file__).resolve().parents[2] / "configs" / "compare" / f"{name}.yaml").read_text().splitlines()[0]
+    assert first_line == f"# modalfuse compare {name}"
+
+
+def test_plan_seeds_and_errors(tiny_preset: Path) -> None:
+    p = plan([str(tiny_preset)], seeds=3, overrides=["train.epochs=1"])
+    assert [r.name for r in p.runs[:4]] == ["text-seed0", "late-seed0", "attention-seed0", "text-seed1"]
+    assert sorted({r.seed for r in p.runs}) == [0, 1, 2]
+    assert all(r.raw["train"]["epochs"] == 1 for r in p.runs)
+    assert p.runs[0].raw["model"]["modalities"] == ["text"]
+    training_config = Path(__import__("modalfuse").__file__).parent / "configs" / "synthetic.yaml"
+    assert plan([str(training_config)]).labels == ["synthetic"]  # a plain training config is one model
+    with pytest.raises(UserError, match="no such comparison preset"):
+        plan(["no-such-thing"])
+    bad = tiny_preset.parent / "bad.yaml"
+    bad.write_text("models: {a: synthetic}\nseed: 3\n")
+    with pytest.raises(ConfigError, match="unknown key 'seed'.*did you mean 'seeds'"):
+        plan([str(bad)])
+    with pytest.raises(ConfigError, match="train.epochz"):
+        plan([str(tiny_preset)], overrides=["train.epochz=1"])
+
+
+def _metric_rows(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "report" / "results.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
+
+
+def test_interrupted_comparison_resumes_to_the_same_report(tiny_preset: Path, tiny_compare: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT in the middle of the second run's second epoch; re-running continues from there."""
+    import modalfuse.training.loop as loop
+
+    out = tmp_path / "tiny"
+    saves: list[Path] = []
+    original = loop.save_checkpoint
+
+    def save_then_interrupt(path, state):
+        original(path, state)
+        saves.append(Path(path))
+        if Path(path).parent.parent.name == "late-seed0" and Path(path).name == "last.pt" and len(
+                [s for s in saves if s.parent.parent.name == "late-seed0" and s.name == "last.pt"]) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # after epoch 1: the loop stops at the next step
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
+    with pytest.raises(UserError, match="run the same command again") as info:
+        compare([str(tiny_preset)], out=str(out), stream=io.StringIO())
+    assert info.value.exit_code == 130
+    stopped = out / "runs" / "late-seed0"
+    assert not (stopped / "metrics.json").exists()
+    ck = __import__("torch").load(stopped / "checkpoints" / "last.pt", weights_only=True)
+    assert (ck["state"]["epoch"], ck["state"]["step"]) == (1, 1)  # mid-epoch 2
+    assert not (out / "runs" / "attention-seed0").exists()
+    finished = (out / "runs" / "text-seed0" / "metrics.json").stat().st_mtime_ns
+
+    monkeypatch.setattr(loop, "save_checkpoint", original)
+    log = io.StringIO()
+    compare([str(tiny_preset)], out=str(out), stream=log)
+    lines = log.getvalue().splitlines()
+    assert any("text-seed0: finished earlier, reused" in line for line in lines)
+    assert any("late-seed0: resuming" in line for line in lines)
+    assert (out / "runs" / "text-seed0" / "metrics.json").stat().st_mtime_ns == finished
+    assert len((stopped / "metrics.jsonl").read_text().splitlines()) == 2  # no epoch logged twice
+
+    # The same numbers as the uninterrupted comparison, run by run (timings aside).
+    assert _metric_rows(out) == _metric_rows(tiny_compare)
+    for run in (out / "runs").iterdir():
+        mine = json.loads((run / "analysis.json").read_text())
+        theirs = json.loads((tiny_compare / "runs" / run.name / "analysis.json").read_text())
+        assert mine["ablation"] == theirs["ablation"] and mine["attention"] == theirs["attention"]
+
+    # Other settings into the same folder: refused, never mixed.
+    with pytest.raises(UserError, match="different config.*train.epochs"):
+        compare([str(tiny_preset)], out=str(out), overrides=["train.epochs=3"], stream=io.StringIO())
+
+
+def test_unfinished_run_without_checkpoint_restarts_cleanly(tiny_preset: Path, tmp_path: Path) -> None:
+    from modalfuse.report.compare import _state
+
+    spec = plan([str(tiny_preset)]).runs[0]
+    folder = tmp_path / spec.name
+    assert _state(folder, spec) == "new"
+    folder.mkdir()
+    assert _state(folder, spec) == "broken"  # no config.yaml: never trained
+    (folder / "config.yaml").write_text(json.dumps(build_config(spec.raw).to_dict()))
+    assert _state(folder, spec) == "broken"  # no checkpoint to resume from

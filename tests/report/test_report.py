@@ -1,0 +1,119 @@
+"""The report rendered from a tiny comparison: every file, every column, values that match the runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modalfuse.cli import main
+from modalfuse.metrics import direction
+from modalfuse.report.render import render_report
+
+LABELS = ["text", "late", "attention"]
+METRICS = ["accuracy", "f1_weighted", "f1_macro"]
+PLOTS = ["metrics.png", "training_curves.png", "confusion_matrices.png", "efficiency.png", "attention.png",
+         "ablation.png"]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_report_files_and_columns(tiny_compare: Path) -> None:
+    report = tiny_compare / "report"
+    for name in ["results.csv", "summary.csv", "report.md", *PLOTS]:
+        assert (report / name).is_file(), name
+    import matplotlib.image
+
+    for name in PLOTS:
+        image = matplotlib.image.imread(report / name)
+        assert image.shape[0] > 200 and image.shape[1] > 300, name
+
+    summary = _rows(report / "summary.csv")
+    expected = ["model", *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")], "parameters", "train_seconds",
+                "inference_samples_per_s", "flops_per_sample", "peak_memory_mb", "seeds"]
+    assert list(summary[0]) == expected
+    assert [r["model"] for r in summary] == LABELS
+
+    results = _rows(report / "results.csv")
+    assert len(results) == len(LABELS) * 2
+    for column in ["model", "seed", "run_dir", *[f"{s}_{m}" for s in ("valid", "test") for m in METRICS],
+                   "parameters", "train_seconds", "inference_samples_per_s", "flops_per_sample", "peak_memory_mb",
+                   "best_epoch", "epochs_run"]:
+        assert column in results[0], column
+    for row in results:  # every number comes from the run folder
+        run = tiny_compare / "runs" / row["run_dir"]
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert float(row["test_accuracy"]) == pytest.approx(metrics["test"]["accuracy"])
+        assert int(row["parameters"]) == json.loads((run / "data.json").read_text())["parameters"]
+        assert float(row["flops_per_sample"]) > 0 and float(row["inference_samples_per_s"]) > 0
+        assert float(row["peak_memory_mb"]) > 0
+    for s in summary:  # mean and std over the model's seeds
+        values = [float(r["test_accuracy"]) for r in results if r["model"] == s["model"]]
+        assert float(s["accuracy_mean"]) == pytest.approx(np.mean(values))
+        assert float(s["accuracy_std"]) == pytest.approx(np.std(values, ddof=1))
+        assert s["seeds"] == "2"
+
+
+def test_report_md_marks_the_best_per_column(tiny_compare: Path) -> None:
+    text = (tiny_compare / "report" / "report.md").read_text()
+    assert "modalfuse compare" in text and "tiny.yaml" in text  # the exact command
+    assert "## Setup" in text and "## Modality ablation" in text
+    for name in PLOTS:
+        assert f"]({name})" in text
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    body = [[c.strip() for c in line.strip("|").split("|")] for line in lines[1:1 + len(LABELS)]]
+    summary = _rows(tiny_compare / "report" / "summary.csv")
+    for metric in METRICS:
+        col = header.index(metric)
+        means = [float(r[f"{metric}_mean"]) for r in summary]
+        best = max(means) if direction(metric) == "max" else min(means)
+        for row, mean in zip(body, means):
+            assert row[col].startswith("**") == (mean == best), (metric, row[col])
+    col = header.index("parameters")  # fewest parameters is best
+    params = [int(r["parameters"]) for r in summary]
+    assert [row[col].startswith("**") for row in body] == [p == min(params) for p in params]
+
+
+def test_analysis_attention_and_ablation(tiny_compare: Path) -> None:
+    runs = tiny_compare / "runs"
+    att = json.loads((runs / "attention-seed0" / "analysis.json").read_text())["attention"]
+    assert att["keys"] == ["audio", "text", "video"]
+    assert len(att["groups"]) == 4 and sum(att["counts"]) == 48
+    assert np.allclose(np.sum(att["weights"], axis=1), 1.0, atol=1e-4)  # softmax over modalities
+    assert json.loads((runs / "late-seed0" / "analysis.json").read_text())["attention"] is None
+    # A text-only model ignores the other modalities: zeroing them changes nothing, zeroing text does.
+    ablation = json.loads((runs / "text-seed0" / "analysis.json").read_text())["ablation"]
+    assert sorted(ablation["zeroed"]) == ["audio", "text", "video"]
+    assert ablation["zeroed"]["audio"] == ablation["full"] == ablation["zeroed"]["video"]
+    assert ablation["zeroed"]["text"] != ablation["full"]
+
+
+def test_report_from_run_folders_without_analysis(tiny_compare: Path, tmp_path: Path, capsys) -> None:
+    """`modalfuse report RUN_DIR...` re-renders from plain run folders, analysing those that lack it."""
+    a, b = tmp_path / "late-seed0", tmp_path / "text-seed0"
+    shutil.copytree(tiny_compare / "runs" / "late-seed0", a)
+    shutil.copytree(tiny_compare / "runs" / "text-seed0", b)
+    (a / "analysis.json").unlink()
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "rep")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "rep" / "report.md")
+    assert (a / "analysis.json").is_file()
+    summary = _rows(tmp_path / "rep" / "summary.csv")
+    assert [r["model"] for r in summary] == ["late", "text"]
+    assert summary[0]["accuracy_std"] == ""  # one seed: no spread to report
+    assert not (tmp_path / "rep" / "attention.png").exists()  # neither model returns attention
+
+
+def test_report_errors(tmp_path: Path) -> None:
+    from modalfuse.errors import UserError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="not a finished run folder"):
+        render_report([str(tmp_path / "empty")])
