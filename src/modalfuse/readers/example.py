@@ -486,15 +486,17 @@ def _match_template(b: np.ndarray, rows: np.ndarray, pos: np.ndarray, e: np.ndar
     for header, koff, klen, kind, dlen0, small in template:
         h = len(header)
         lens = np.array([1, koff + klen + 1, koff + klen + 3, h - 1]) if small else np.zeros(0, np.int64)
-        fixed = np.setdiff1d(np.arange(h), lens)
+        fixed = np.delete(np.arange(h), lens)
         prepared.append((h, header, lens, fixed, header[fixed].astype(np.uint8).tobytes(), kind, dlen0, koff, klen))
     found: list[list[tuple[np.ndarray, ...]]] = [[] for _ in template]
     views: dict[int, np.ndarray] = {}
     last = {h: len(b) - h for h, *_ in prepared}
-    for _ in template:  # each record holds as many entries as the first one
+    for step in range(len(template)):  # each record holds as many entries as the first one
         nxt = q.copy()
         done = np.zeros(n, bool)
-        for t, (h, header, lens, fixed, fixed_bytes, kind, dlen0, koff, klen) in enumerate(prepared):
+        # try the first record's entry at this position first: records written alike match at once
+        for t in [*range(step, len(prepared)), *range(step)]:
+            h, header, lens, fixed, fixed_bytes, kind, dlen0, koff, klen = prepared[t]
             cand = np.flatnonzero(good & ~done)
             if not cand.size:
                 break
@@ -775,8 +777,7 @@ def read_video_shards(
     base = 0
     for path in paths:
         buf = open_buffer(path)
-        sp = np.fromiter((x for span in frames(buf, path, skip_corrupt=skip_corrupt, stats=stats) for x in span),
-                         np.int64).reshape(-1, 2)
+        sp = np.array(list(frames(buf, path, skip_corrupt=skip_corrupt, stats=stats)), np.int64).reshape(-1, 2)
         sp[:, 0] += base
         base += len(buf)
         bufs.append(buf)
