@@ -203,6 +203,7 @@ class _Progress:
         self.tty = self.stream.isatty()
         self.left = sum(epochs)
         self.done_here = 0
+        self.current = 0  # epochs of the run in progress, trained in this session
         self.t0 = time.perf_counter()
         self.bar = None
         if self.tty:
@@ -212,10 +213,11 @@ class _Progress:
                             bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} runs [{elapsed}]")
 
     def eta(self) -> str:
-        if not self.done_here:
+        done = self.done_here + self.current
+        if not done:
             return "ETA ?"
-        per_epoch = (time.perf_counter() - self.t0) / self.done_here
-        return f"ETA {_duration(per_epoch * self.left)}"
+        per_epoch = (time.perf_counter() - self.t0) / done
+        return f"ETA {_duration(per_epoch * (self.left - self.current))}"
 
     def show(self, i: int, text: str) -> None:
         head = f"run {i + 1}/{len(self.runs)} {self.runs[i].name}"
@@ -224,13 +226,15 @@ class _Progress:
         else:
             print(f"[{i + 1}/{len(self.runs)}] {self.runs[i].name}: {text}", file=self.stream, flush=True)
 
-    def epoch(self, i: int, epoch: int) -> None:
+    def epoch(self, i: int, epoch: int, first: int = 0) -> None:
+        self.current = epoch - first
         if self.bar is not None:
             self.bar.set_description_str(
                 f"run {i + 1}/{len(self.runs)} {self.runs[i].name}: epoch {epoch}/{self.epochs[i]}  {self.eta()}")
 
     def finish(self, i: int, epochs_here: int, text: str, reused: bool = False) -> None:
         self.left -= self.epochs[i]
+        self.current = 0
         if not reused:
             self.done_here += epochs_here
         if self.bar is not None:
@@ -335,7 +339,7 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
                 if state == "broken":
                     shutil.rmtree(run_dir)
                 progress.show(i, "resuming" if state == "resumable" else f"training ({epochs[i]} epochs)")
-                watcher = _EpochWatcher(run_dir, lambda e, i=i: progress.epoch(i, e))
+                watcher = _EpochWatcher(run_dir, lambda e, i=i, first=before: progress.epoch(i, e, first))
                 watcher.start()
                 try:
                     if state == "resumable":
