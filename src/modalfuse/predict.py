@@ -1,0 +1,176 @@
+"""``modalfuse predict``: a run's best model on new input files -> top-k classes with names, per sample.
+
+The model is rebuilt from the run folder alone (``config.yaml`` / the checkpoint's config and
+``data.json``: modalities, task, class names), so predicting never needs the training data. The
+inputs are read with the run's own dataset type and parameters, only the file locations replaced:
+
+- ``yt8m``: TFRecord shards (``train``/``valid``/``test`` all set to the inputs);
+- datasets with one ``path`` (``packed``, ``mmsa``, ``mult``): each input file in turn, every split;
+- datasets that read no files (``synthetic``, the bundled ``mosi``) or several files per sample
+  (``cmu-sdk``): a ``UserError`` that says so.
+
+Output formats: ``csv`` (``id,rank,class,name,score``, one row per prediction), ``jsonl`` (one object
+per sample) and ``kaggle`` (``VideoId,LabelConfidencePairs``: "class score class score ..."). The file
+is written to a temporary name and renamed, so a failed run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .datasets.base import ModalitySpec, TaskSpec
+from .errors import UserError
+
+FORMATS = ("csv", "jsonl", "kaggle")
+
+
+def _run_spec(run_dir: Path) -> tuple[dict[str, Any], dict[str, ModalitySpec], TaskSpec, dict[str, Any]]:
+    """The run's resolved config, modalities, task and best-checkpoint weights."""
+    from .training.runfiles import load_checkpoint
+
+    if run_dir.is_file():
+        raise UserError(f"{run_dir}: predict reads a run folder (with checkpoints/best.pt and data.json); "
+                        f"pass the folder the model was trained in")
+    ckpt, meta = run_dir / "checkpoints" / "best.pt", run_dir / "data.json"
+    for need in (ckpt, meta):
+        if not need.is_file():
+            raise UserError(f"{run_dir}: not a finished run folder ({need.relative_to(run_dir)} is missing)")
+    ck = load_checkpoint(ckpt)
+    data = json.loads(meta.read_text())
+    modalities = {m: ModalitySpec(int(s["dim"]), s.get("seq_len")) for m, s in data["modalities"].items()}
+    t = data["task"]
+    names = tuple(t["class_names"]) if t.get("class_names") else None
+    return ck["config"], modalities, TaskSpec(t["kind"], int(t["num_classes"]), names), ck["model"]
+
+
+def _input_sections(data: dict[str, Any], inputs: list[str]) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """``(description, data section, splits to read)`` for each read of the inputs."""
+    from .registry import DATASETS
+
+    name = data["name"]
+    fields = DATASETS.info(name)["params"].model_fields
+    missing = [p for p in inputs if not any(Path(x).exists() for x in _expand(p))]
+    if missing:
+        raise UserError(f"--input {missing[0]}: file not found")
+    if {"train", "valid", "test"} <= set(fields):  # shard globs per split (yt8m)
+        joined = ",".join(inputs)
+        return [(joined, {**data, "train": joined, "valid": joined, "test": joined}, ["test"])]
+    if "path" in fields:
+        return [(p, {**data, "path": p}, ["train", "valid", "test"]) for p in inputs]
+    raise UserError(
+        f"predict: the run's dataset '{name}' does not read input files that predict can replace "
+        f"(supported: datasets with train/valid/test shard globs such as yt8m, or one 'path' such as "
+        f"packed, mmsa, mult)"
+    )
+
+
+def _expand(pattern: str) -> list[str]:
+    import glob
+
+    return sorted(glob.glob(pattern)) or [pattern]
+
+
+def _scores(task: TaskSpec, logits: torch.Tensor) -> torch.Tensor:
+    """Probabilities per class: sigmoid (multi-label), softmax (multi-class); the value (regression)."""
+    if task.kind == "multilabel":
+        return torch.sigmoid(logits.float())
+    if task.kind == "multiclass":
+        return torch.softmax(logits.float(), dim=-1)
+    return logits.float().reshape(-1, 1)
+
+
+def _check_modalities(where: str, want: dict[str, ModalitySpec], got: dict[str, ModalitySpec]) -> None:
+    for m, spec in sorted(want.items()):
+        if m not in got:
+            raise UserError(f"{where}: the model needs modality '{m}', the inputs hold {', '.join(sorted(got))}")
+        if got[m].dim != spec.dim:
+            raise UserError(f"{where}: modality '{m}' has {got[m].dim} features, the model was trained on "
+                            f"{spec.dim} (e.g. mean-only vs mean+std YouTube-8M features)")
+
+
+def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: int = 20, fmt: str = "csv",
+            batch_size: int = 256) -> int:
+    """Write the top-``top_k`` classes of every sample in ``inputs`` to ``out``.
+
+    Args:
+        run_dir: a finished run folder.
+        inputs: files of the kind the run's dataset reads (globs allowed for shards).
+        out: output file (written atomically).
+        top_k: classes per sample (capped at the number of classes; 1 for regression).
+        fmt: ``csv``, ``jsonl`` or ``kaggle``.
+
+    Returns:
+        The number of samples predicted.
+    """
+    from . import plugins
+    from .config import build_config
+    from .datasets import build_data
+    from .datasets.loader import eval_batches
+    from .models import build_model
+    from .training.runfiles import atomic_write_text
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if top_k < 1:
+        raise UserError(f"--top-k {top_k}: expected a positive number")
+    plugins.load()
+    run_dir = Path(run_dir)
+    raw, modalities, task, weights = _run_spec(run_dir)
+    cfg = build_config(raw)
+    model = build_model(cfg.model, modalities, task)
+    model.load_state_dict(weights)
+    model.eval()
+    k = 1 if task.kind == "regression" else min(top_k, task.num_classes)
+    names = task.class_names
+
+    rows: list[tuple[str, np.ndarray, np.ndarray]] = []  # (id, class indices [k], scores [k])
+    seen: set[str] = set()
+    for where, section, splits in _input_sections(cfg.data, [str(p) for p in inputs]):
+        bundle = build_data(section)
+        _check_modalities(where, modalities, bundle.modalities)
+        for split in splits:
+            ds = {"train": bundle.train, "valid": bundle.valid, "test": bundle.test}[split]
+            if ds is None:
+                continue
+            with torch.no_grad():
+                for batch in eval_batches(ds, batch_size):
+                    s = _scores(task, model(batch["features"], batch["masks"])["logits"])
+                    val, idx = torch.topk(s, k, dim=-1) if task.kind != "regression" else (s, torch.zeros_like(s, dtype=torch.long))
+                    for vid, i, v in zip(batch["ids"], idx.numpy(), val.numpy()):
+                        if vid not in seen:  # a sample in several splits is predicted once
+                            seen.add(vid)
+                            rows.append((str(vid), i, v))
+
+    def label(i: int) -> str:
+        if task.kind == "regression":
+            return "score"
+        return names[i] if names and i < len(names) else str(i)
+
+    buf = io.StringIO()
+    if fmt == "kaggle":
+        buf.write("VideoId,LabelConfidencePairs\n")
+        for vid, idx, val in rows:
+            buf.write(vid + "," + " ".join(f"{int(i)} {float(v):.6f}" for i, v in zip(idx, val)) + "\n")
+    elif fmt == "csv":
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["id", "rank", "class", "name", "score"])
+        for vid, idx, val in rows:
+            for r, (i, v) in enumerate(zip(idx, val), 1):
+                w.writerow([vid, r, "" if task.kind == "regression" else int(i), label(int(i)), f"{float(v):.6f}"])
+    else:
+        for vid, idx, val in rows:
+            preds = [{"class": None if task.kind == "regression" else int(i), "name": label(int(i)),
+                      "score": round(float(v), 6)} for i, v in zip(idx, val)]
+            buf.write(json.dumps({"id": vid, "predictions": preds}) + "\n")
+    out = Path(out)
+    if out.parent and not out.parent.exists():
+        raise UserError(f"--out {out}: folder {out.parent} does not exist")
+    atomic_write_text(out, buf.getvalue())
+    return len(rows)

@@ -1,0 +1,93 @@
+"""``modalfuse predict``: top-k classes with vocabulary names from a run folder, three formats."""
+
+from __future__ import annotations
+
+import csv
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import torch
+
+from modalfuse.cli import main
+from modalfuse.errors import UserError
+from modalfuse.predict import predict
+from modalfuse.readers.example import read_video_shard
+from modalfuse.training.run import load_run, train
+
+SHARD = str(resources.files("modalfuse") / "data_files" / "yt8m" / "validate0033.tfrecord")
+
+
+@pytest.fixture(scope="module")
+def yt8m_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained for one epoch on the bundled YouTube-8M sample."""
+    run_dir = tmp_path_factory.mktemp("runs") / "yt8m"
+    cfg = {"data": {"name": "yt8m"}, "model": {"name": "fc-early", "hidden_dims": [8]},
+           "train": {"epochs": 1, "batch_size": 256, "learning_rate": 1e-2, "progress": "none"},
+           "eval": {"splits": ["valid"]}}
+    train(cfg, run_dir=run_dir, quiet=True)
+    return run_dir
+
+
+def test_kaggle_format_has_one_line_per_video_with_k_pairs(yt8m_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sub.csv"
+    n = predict(yt8m_run, [SHARD], out, top_k=5, fmt="kaggle")
+    ids = read_video_shard(SHARD).ids
+    lines = out.read_text().splitlines()
+    assert n == len(ids) == len(lines) - 1
+    assert lines[0] == "VideoId,LabelConfidencePairs"
+    vid, pairs = lines[1].split(",")
+    assert vid == ids[0]
+    tokens = pairs.split()
+    assert len(tokens) == 10
+    scores = [float(s) for s in tokens[1::2]]
+    assert scores == sorted(scores, reverse=True) and all(0 < s < 1 for s in scores)
+    assert all(0 <= int(c) < 3862 for c in tokens[0::2])
+
+
+def test_scores_and_names_are_the_runs_model_on_the_input(yt8m_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.jsonl"
+    predict(yt8m_run, [SHARD], out, top_k=3, fmt="jsonl")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    cfg, model, data = load_run(yt8m_run)
+    batch = read_video_shard(SHARD)
+    with torch.no_grad():
+        probs = torch.sigmoid(model({"audio": torch.from_numpy(batch.features["mean_audio"][:1]),
+                                     "rgb": torch.from_numpy(batch.features["mean_rgb"][:1])})["logits"])[0]
+    top = torch.topk(probs, 3)
+    assert [p["class"] for p in rows[0]["predictions"]] == top.indices.tolist()
+    assert [p["score"] for p in rows[0]["predictions"]] == pytest.approx(top.values.tolist(), abs=1e-6)
+    names = data.task.class_names
+    assert [p["name"] for p in rows[0]["predictions"]] == [names[i] for i in top.indices.tolist()]
+    assert rows[0]["id"] == batch.ids[0]
+
+
+def test_csv_format_via_the_command_line(yt8m_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(yt8m_run), "--input", SHARD, "--out", str(out), "--top-k", "2"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["id", "rank", "class", "name", "score"]
+    assert len(rows) == 2 * len(read_video_shard(SHARD).ids)
+    assert [r["rank"] for r in rows[:2]] == ["1", "2"]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_a_run_whose_dataset_reads_no_files_is_a_clear_error(tmp_path: Path) -> None:
+    run_dir = tmp_path / "syn"
+    cfg = {"data": {"name": "synthetic", "n_train": 64, "n_valid": 16, "n_test": 16},
+           "model": {"name": "fusion"}, "train": {"epochs": 1, "progress": "none"}}
+    train(cfg, run_dir=run_dir, quiet=True)
+    out = tmp_path / "p.csv"
+    with pytest.raises(UserError, match="synthetic.*does not read input files"):
+        predict(run_dir, [SHARD], out)
+    assert not out.exists()
+
+
+def test_bad_arguments_exit_2_with_one_line(yt8m_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(tmp_path), "--input", SHARD, "--out", str(out)]) == 2
+    assert "not a finished run folder" in capsys.readouterr().err
+    assert main(["predict", str(yt8m_run), "--input", str(tmp_path / "nope.tfrecord"), "--out", str(out)]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert not out.exists()
