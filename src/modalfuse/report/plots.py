@@ -258,11 +258,11 @@ def plot_attention(runs: list[Run], labels: list[str], folder: Path) -> str | No
         w = np.mean([r.analysis["attention"]["weights"] for r in group], axis=0)
         image = ax.imshow(w, vmin=0, vmax=max(1.0, float(w.max())), cmap="viridis", aspect="auto")
         for i in range(w.shape[0]):
-            for j in range(w.shape[1]):
+            for j in range(w.shape[1] if w.shape[1] <= 8 else 0):  # many keys (tokens): colour only
                 ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if w[i, j] > 0.6 else "white")
         ax.set_xticks(range(len(att["keys"])))
-        ax.set_xticklabels(att["keys"])
+        ax.set_xticklabels(att["keys"], rotation=0 if len(att["keys"]) <= 8 else 90)
         ax.set_yticks(range(len(att["groups"])))
         ax.set_yticklabels([f"{g} (n={c})" for g, c in zip(att["groups"], att["counts"])], fontsize=8)
         ax.set_xlabel("modality (attention key)")

@@ -268,7 +268,8 @@ def _setup_lines(runs: list[Run], info: dict[str, Any], split: str, monitor: str
     task = d["task"]
     mods = ", ".join(f"{m} ({s['dim']}" + ("" if s["seq_len"] is None else f" × {s['seq_len']} steps") + ")"
                      for m, s in d["modalities"].items())
-    samples = d.get("info", {}).get("samples")
+    info_ = d.get("info", {})
+    samples = next((info_[k] for k in ("samples", "segments", "videos") if isinstance(info_.get(k), dict)), None)
     sizes = ", ".join(f"{k} {v}" for k, v in samples.items()) if isinstance(samples, dict) else "see data.json"
     lines = [
         f"- **Data**: `{runs[0].config['data']['name']}`, {task['kind']} task"
