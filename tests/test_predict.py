@@ -91,3 +91,14 @@ def test_bad_arguments_exit_2_with_one_line(yt8m_run: Path, tmp_path: Path, caps
     assert main(["predict", str(yt8m_run), "--input", str(tmp_path / "nope.tfrecord"), "--out", str(out)]) == 2
     assert "file not found" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_per_class_ap_averages_to_the_runs_map(yt8m_run: Path) -> None:
+    from modalfuse.predict import write_per_class_ap
+
+    path = write_per_class_ap(yt8m_run, splits=("valid",))
+    per_class = json.loads(path.read_text())["valid"]
+    metrics = json.loads((yt8m_run / "metrics.json").read_text())["valid"]
+    aps = [c["ap"] for c in per_class["per_class_ap"]]
+    assert len(aps) > 10 and all(0 <= a <= 1 for a in aps)
+    assert sum(aps) / len(aps) == pytest.approx(metrics["map"], abs=1e-5)
