@@ -8,7 +8,14 @@ PRESET_DIR = Path(__file__).resolve().parent / "configs"
 
 
 def preset_names() -> list[str]:
-    return sorted(str(p.relative_to(PRESET_DIR).with_suffix("")) for p in PRESET_DIR.rglob("*.yaml"))
+    """Training presets (``modalfuse train NAME``); comparison presets live in ``configs/compare/``."""
+    names = (str(p.relative_to(PRESET_DIR).with_suffix("")) for p in PRESET_DIR.rglob("*.yaml"))
+    return sorted(n for n in names if not n.startswith("compare/"))
+
+
+def compare_preset_names() -> list[str]:
+    """Comparison presets (``modalfuse compare NAME``)."""
+    return sorted(p.stem for p in (PRESET_DIR / "compare").glob("*.yaml"))
 
 
 def _model_lines(task: str | None) -> list[str]:
@@ -36,7 +43,9 @@ def list_entries(kind: str, task: str | None = None) -> list[str]:
     if kind == "models":
         return _model_lines(task)
     if kind == "presets":
-        return [p for p in preset_names() if not task or p.startswith(task)]
+        train = [f"train    {p}" for p in preset_names() if not task or p.startswith(task)]
+        comp = [f"compare  {p}" for p in compare_preset_names() if not task or p.startswith(task)]
+        return train + comp
     registry = {"fusions": FUSIONS, "encoders": ENCODERS, "datasets": DATASETS, "metrics": METRICS}[kind]
     lines = []
     for name in registry.names():

@@ -30,6 +30,7 @@ import yaml
 
 from ..config import apply_overrides, build_config, load_yaml
 from ..errors import ConfigError, UserError, closest
+from ..listing import compare_preset_names
 from ..training.runfiles import read_jsonl, write_json
 from .analysis import ANALYSIS_FILE, analyze_run
 
@@ -64,10 +65,6 @@ class Plan:
 # ---------------------------------------------------------------------------------------------
 # Presets -> a plan of runs
 # ---------------------------------------------------------------------------------------------
-
-def compare_preset_names() -> list[str]:
-    return sorted(p.stem for p in COMPARE_DIR.glob("*.yaml"))
-
 
 def _find(item: str) -> Path:
     """A comparison preset name, or a path to a comparison or training config."""
