@@ -85,3 +85,32 @@ def test_cli_export_and_errors(tmp_path, capsys):
     assert out.is_file()
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "x.onnx")]) == 2  # not a run folder
     assert "not a finished run folder" in capsys.readouterr().err
+
+
+def test_predict_from_onnx_matches_predict_from_the_run(tmp_path):
+    """`modalfuse predict model.onnx` (onnxruntime) gives the run folder's top-k, scores within 1e-4,
+    on the bundled YouTube-8M shard."""
+    from importlib import resources
+
+    shard = str(resources.files("modalfuse") / "data_files" / "yt8m" / "validate0033.tfrecord")
+    run_dir = tmp_path / "run"
+    train({"data": {"name": "yt8m"}, "model": {"name": "attend-fusion", "branch_dims": [16], "tokens": 4, "heads": 2,
+                                                "head_dims": [16]},
+           "train": {"epochs": 1, "batch_size": 256, "progress": "none"}, "eval": {"splits": ["valid"]}},
+          run_dir=run_dir, quiet=True)
+    onnx_path = tmp_path / "served" / "attend.onnx"
+    assert main(["export", str(run_dir), "--out", str(onnx_path)]) == 0
+    assert main(["predict", str(run_dir), "--input", shard, "--out", str(tmp_path / "a.jsonl"), "--format", "jsonl",
+                 "--top-k", "5"]) == 0
+    assert main(["predict", str(onnx_path), "--input", shard, "--out", str(tmp_path / "b.jsonl"), "--format", "jsonl",
+                 "--top-k", "5"]) == 0
+    rows_a = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    rows_b = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert len(rows_a) == len(rows_b) > 0
+    for a, b in zip(rows_a, rows_b):
+        assert a["id"] == b["id"]
+        sa, sb = [p["score"] for p in a["predictions"]], [p["score"] for p in b["predictions"]]
+        assert np.abs(np.array(sa) - np.array(sb)).max() <= TOL
+        # the same classes, unless two scores are closer than the tolerance (then order may swap)
+        if min(np.diff(sorted(sa))) > TOL:
+            assert [p["name"] for p in a["predictions"]] == [p["name"] for p in b["predictions"]]

@@ -193,8 +193,11 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[nn.Mo
 def export_run(run_dir: str | Path, fmt: str = "onnx", out: str | Path = "model.onnx") -> str:
     """Export a run's best checkpoint to ``out`` (``onnx`` or ``torchscript``); returns the path."""
     model, modalities, task, cfg = load_run_model(run_dir)
-    path = export_model(model, modalities, task, fmt, out,
-                        extra={"run_dir": str(Path(run_dir).resolve()), "model": cfg["model"]["name"]})
+    # The run's config and input shapes travel with the file: `predict` on it needs no run folder.
+    path = export_model(model, modalities, task, fmt, out, extra={
+        "run_dir": str(Path(run_dir).resolve()), "config": cfg,
+        "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in modalities.items()},
+    })
     return str(path)
 
 
@@ -202,6 +205,8 @@ class OnnxScorer:
     """An exported ONNX model run through onnxruntime on CPU.
 
     Attributes:
+        meta: everything recorded at export (``inputs``, ``task``, ``class_names``; from
+            ``export_run`` also the run's ``config`` and data ``modalities``).
         inputs: the recorded inputs (``name``, ``modality``, ``kind``, ``shape``).
         modalities: the modalities it reads, sorted.
         task_kind, num_classes, class_names: from the run the model came from.
@@ -224,6 +229,7 @@ class OnnxScorer:
             raise UserError(f"{path}: no '{METADATA_KEY}' metadata; export it with `modalfuse export`")
         meta = json.loads(raw)
         self.path = path
+        self.meta: dict[str, Any] = meta
         self.inputs: list[dict[str, Any]] = meta["inputs"]
         self.modalities = sorted({i["modality"] for i in self.inputs if i["kind"] == "features"})
         self.task_kind: str = meta["task"]["kind"]

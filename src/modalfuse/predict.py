@@ -100,7 +100,7 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
     """Write the top-``top_k`` classes of every sample in ``inputs`` to ``out``.
 
     Args:
-        run_dir: a finished run folder.
+        run_dir: a finished run folder, or an ONNX file written by ``modalfuse export``.
         inputs: files of the kind the run's dataset reads (globs allowed for shards).
         out: output file (written atomically).
         top_k: classes per sample (capped at the number of classes; 1 for regression).
@@ -122,11 +122,23 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
         raise UserError(f"--top-k {top_k}: expected a positive number")
     plugins.load()
     run_dir = Path(run_dir)
-    raw, modalities, task, weights = _run_spec(run_dir)
+    if run_dir.suffix == ".onnx":  # an exported model (modalfuse export) through onnxruntime
+        from .export import load_onnx_scorer
+
+        scorer = load_onnx_scorer(run_dir)
+        if "config" not in scorer.meta:
+            raise UserError(f"{run_dir}: no run config in its metadata; export it with `modalfuse export RUN_DIR`")
+        raw, t = scorer.meta["config"], scorer.meta["task"]
+        modalities = {m: ModalitySpec(int(v["dim"]), v.get("seq_len")) for m, v in scorer.meta["modalities"].items()}
+        task = TaskSpec(t["kind"], int(t["num_classes"]), tuple(scorer.class_names) if scorer.class_names else None)
+        forward = lambda feats, masks: torch.from_numpy(scorer(feats, masks))  # noqa: E731
+    else:
+        raw, modalities, task, weights = _run_spec(run_dir)
+        model = build_model(build_config(raw).model, modalities, task)
+        model.load_state_dict(weights)
+        model.eval()
+        forward = lambda feats, masks: model(feats, masks)["logits"]  # noqa: E731
     cfg = build_config(raw)
-    model = build_model(cfg.model, modalities, task)
-    model.load_state_dict(weights)
-    model.eval()
     k = 1 if task.kind == "regression" else min(top_k, task.num_classes)
     names = task.class_names
 
@@ -141,7 +153,7 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
                 continue
             with torch.no_grad():
                 for batch in eval_batches(ds, batch_size):
-                    s = _scores(task, model(batch["features"], batch["masks"])["logits"])
+                    s = _scores(task, forward(batch["features"], batch["masks"]))
                     val, idx = torch.topk(s, k, dim=-1) if task.kind != "regression" else (s, torch.zeros_like(s, dtype=torch.long))
                     for vid, i, v in zip(batch["ids"], idx.numpy(), val.numpy()):
                         if vid not in seen:  # a sample in several splits is predicted once
