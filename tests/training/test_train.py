@@ -75,7 +75,7 @@ def test_metrics_for_multilabel_and_regression_tasks(tmp_path):
 def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
     """SIGKILL mid-training (no chance to save), resume from the last epoch checkpoint: the final
     metrics equal an uninterrupted run's with the same seed."""
-    sets = ["data.n_train=30000", "data.n_valid=500", "data.n_test=500", "train.epochs=4",
+    sets = ["data.n_train=12000", "data.n_valid=300", "data.n_test=300", "train.epochs=3",
             "train.deterministic=true", "train.progress=none", "train.schedule=cosine"]
     config = Path(__file__).resolve().parents[2] / "configs" / "synthetic.yaml"
     args = [sys.executable, "-m", "modalfuse", "train", str(config), *sum([["--set", s] for s in sets], [])]
@@ -87,13 +87,13 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
     run_dir = None
     while time.time() < deadline:
         found = list((tmp_path / "cut").glob("*/metrics.jsonl"))
-        if found and len(found[0].read_text().splitlines()) >= 2:
+        if found and len(found[0].read_text().splitlines()) >= 1:
             run_dir = found[0].parent
             break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert run_dir is not None, "the run did not reach epoch 2 in time"
+    assert run_dir is not None, "the run did not finish epoch 1 in time"
     assert not (run_dir / "metrics.json").exists(), "the run finished before it was killed"
 
     resumed = subprocess.run([sys.executable, "-m", "modalfuse", "train", str(config), "--resume", str(run_dir)],
@@ -101,4 +101,4 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert _metrics(run_dir) == _metrics(full_dir)
     rows = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert rows == [1, 2, 3, 4]
+    assert rows == [1, 2, 3]
