@@ -1,6 +1,6 @@
 """Attend-Fusion (paper size) training throughput against this machine's fp32 matmul peak.
 
-    python bench/train_throughput.py [--batch 256] [--repeats 5] [--preset yt8m/attend-fusion]
+    python bench/train_throughput.py [--batch 256] [--repeats 5] [--preset attend-fusion] [--threads N]
 
 Measures, in one process:
 - samples/s of forward + backward (BCE-with-logits on multi-hot labels; no optimizer step) at the
@@ -55,7 +55,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--preset", default="attend-fusion", help="model preset in configs/yt8m/")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for both the model and the peak matmul (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     section = load_yaml(PRESET_DIR / f"{args.preset}.yaml")["model"]
