@@ -102,3 +102,29 @@ def test_per_class_ap_averages_to_the_runs_map(yt8m_run: Path) -> None:
     aps = [c["ap"] for c in per_class["per_class_ap"]]
     assert len(aps) > 10 and all(0 <= a <= 1 for a in aps)
     assert sum(aps) / len(aps) == pytest.approx(metrics["map"], abs=1e-5)
+
+
+def test_multiclass_sentiment_run_predicts_with_its_class_names(shared_data: Path, tmp_path: Path) -> None:
+    from modalfuse.prepare.cmu_sdk import prepare_cmu_sdk
+
+    fx = shared_data / "csd_fixture"
+    packed = tmp_path / "fx.h5"
+    prepare_cmu_sdk({m: str(fx / f"{m}.csd") for m in ("glove", "covarep", "facet")}, str(fx / "labels.csd"),
+                    "labels", str(packed))
+    run_dir = tmp_path / "run"
+    train({"data": {"name": "packed", "path": str(packed)},
+           "model": {"name": "fusion", "encoder": {"name": "mlp", "hidden_dims": [8]}},
+           "train": {"epochs": 1, "progress": "none"}}, run_dir=run_dir, quiet=True)
+    out = tmp_path / "p.jsonl"
+    n = predict(run_dir, [str(packed)], out, top_k=5, fmt="jsonl")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    names = json.loads((run_dir / "data.json").read_text())["task"]["class_names"]
+    assert n == len(rows) == len({r["id"] for r in rows}) > 0  # every segment once, across splits
+    assert len(rows[0]["predictions"]) == min(5, len(names))
+    assert sum(p["score"] for p in rows[0]["predictions"]) == pytest.approx(1.0, abs=1e-4)  # softmax
+    assert {p["name"] for p in rows[0]["predictions"]} <= set(names)
+    # Another file would be z-scored with its own statistics: refused, not silently wrong.
+    other = tmp_path / "other.h5"
+    other.write_bytes(packed.read_bytes())
+    with pytest.raises(UserError, match="z-scores"):
+        predict(run_dir, [str(other)], tmp_path / "q.csv")

@@ -63,6 +63,13 @@ def _input_sections(data: dict[str, Any], inputs: list[str]) -> list[tuple[str, 
         joined = ",".join(inputs)
         return [(joined, {**data, "train": joined, "valid": joined, "test": joined}, ["test"])]
     if "path" in fields:
+        for p in inputs:
+            # z-scoring uses the *input's* training split: right only for the run's own file.
+            if data.get("normalize") and Path(p).resolve() != Path(data["path"]).resolve():
+                raise UserError(
+                    f"--input {p}: the run's dataset '{name}' z-scores features with its training split's "
+                    f"statistics, which the run folder does not keep; predict on the file it was trained on "
+                    f"({data['path']}) or retrain with --set data.normalize=false")
         return [(p, {**data, "path": p}, ["train", "valid", "test"]) for p in inputs]
     raise UserError(
         f"predict: the run's dataset '{name}' does not read input files that predict can replace "
