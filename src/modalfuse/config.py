@@ -45,6 +45,7 @@ class TrainConfig(Params):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
     num_workers: int = Field(0, ge=0)
+    threads: int | None = Field(None, ge=1)  # CPU threads for torch (None: torch's default); 1 is fastest for tiny models
     progress: Literal["auto", "bar", "log", "none"] = "auto"
 
 

@@ -71,6 +71,8 @@ def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = 
         cfg = build_config(raw)
 
     d, device = distributed.setup(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     try:
         if resume is None:
             # Rank 0 picks the folder and every rank uses it; an error there must reach the other
