@@ -123,8 +123,9 @@ def test_multiclass_sentiment_run_predicts_with_its_class_names(shared_data: Pat
     assert len(rows[0]["predictions"]) == min(5, len(names))
     assert sum(p["score"] for p in rows[0]["predictions"]) == pytest.approx(1.0, abs=1e-4)  # softmax
     assert {p["name"] for p in rows[0]["predictions"]} <= set(names)
-    # Another file would be z-scored with its own statistics: refused, not silently wrong.
+    # Another file is z-scored with the run's training statistics (kept in data.json), not its own:
+    # a copy of the training file under another name gives exactly the same predictions.
     other = tmp_path / "other.h5"
     other.write_bytes(packed.read_bytes())
-    with pytest.raises(UserError, match="z-scores"):
-        predict(run_dir, [str(other)], tmp_path / "q.csv")
+    predict(run_dir, [str(other)], tmp_path / "q.jsonl", top_k=5, fmt="jsonl")
+    assert (tmp_path / "q.jsonl").read_text() == out.read_text()

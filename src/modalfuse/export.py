@@ -197,6 +197,8 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", out: str | Path = "model.
     path = export_model(model, modalities, task, fmt, out, extra={
         "run_dir": str(Path(run_dir).resolve()), "config": cfg,
         "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in modalities.items()},
+        # Training statistics that z-score sentiment features (None for other datasets).
+        "normalization": json.loads((Path(run_dir) / "data.json").read_text()).get("info", {}).get("normalization"),
     })
     return str(path)
 

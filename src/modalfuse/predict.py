@@ -5,9 +5,11 @@ The model is rebuilt from the run folder alone (``config.yaml`` / the checkpoint
 inputs are read with the run's own dataset type and parameters, only the file locations replaced:
 
 - ``yt8m``: TFRecord shards (``train``/``valid``/``test`` all set to the inputs);
-- datasets with one ``path`` (``packed``, ``mmsa``, ``mult``): each input file in turn, every split;
-- datasets that read no files (``synthetic``, the bundled ``mosi``) or several files per sample
-  (``cmu-sdk``): a ``UserError`` that says so.
+- datasets with one ``path`` (``packed``, ``mmsa``, ``mult``) and the bundled ``mosi`` (a packed
+  file): each input file in turn, every split; features are z-scored with the run's own training
+  statistics (kept in ``data.json``), never the input's;
+- datasets that read no files (``synthetic``) or several files per sample (``cmu-sdk``): a
+  ``UserError`` that says so.
 
 Output formats: ``csv`` (``id,rank,class,name,score``, one row per prediction), ``jsonl`` (one object
 per sample) and ``kaggle`` (``VideoId,LabelConfidencePairs``: "class score class score ..."). The file
@@ -31,25 +33,6 @@ from .errors import UserError
 FORMATS = ("csv", "jsonl", "kaggle")
 
 
-def _run_spec(run_dir: Path) -> tuple[dict[str, Any], dict[str, ModalitySpec], TaskSpec, dict[str, Any]]:
-    """The run's resolved config, modalities, task and best-checkpoint weights."""
-    from .training.runfiles import load_checkpoint
-
-    if run_dir.is_file():
-        raise UserError(f"{run_dir}: predict reads a run folder (with checkpoints/best.pt and data.json); "
-                        f"pass the folder the model was trained in")
-    ckpt, meta = run_dir / "checkpoints" / "best.pt", run_dir / "data.json"
-    for need in (ckpt, meta):
-        if not need.is_file():
-            raise UserError(f"{run_dir}: not a finished run folder ({need.relative_to(run_dir)} is missing)")
-    ck = load_checkpoint(ckpt)
-    data = json.loads(meta.read_text())
-    modalities = {m: ModalitySpec(int(s["dim"]), s.get("seq_len")) for m, s in data["modalities"].items()}
-    t = data["task"]
-    names = tuple(t["class_names"]) if t.get("class_names") else None
-    return ck["config"], modalities, TaskSpec(t["kind"], int(t["num_classes"]), names), ck["model"]
-
-
 def _input_sections(data: dict[str, Any], inputs: list[str]) -> list[tuple[str, dict[str, Any], list[str]]]:
     """``(description, data section, splits to read)`` for each read of the inputs."""
     from .registry import DATASETS
@@ -62,15 +45,12 @@ def _input_sections(data: dict[str, Any], inputs: list[str]) -> list[tuple[str, 
     if {"train", "valid", "test"} <= set(fields):  # shard globs per split (yt8m)
         joined = ",".join(inputs)
         return [(joined, {**data, "train": joined, "valid": joined, "test": joined}, ["test"])]
-    if "path" in fields:
-        for p in inputs:
-            # z-scoring uses the *input's* training split: right only for the run's own file.
-            if data.get("normalize") and Path(p).resolve() != Path(data["path"]).resolve():
-                raise UserError(
-                    f"--input {p}: the run's dataset '{name}' z-scores features with its training split's "
-                    f"statistics, which the run folder does not keep; predict on the file it was trained on "
-                    f"({data['path']}) or retrain with --set data.normalize=false")
-        return [(p, {**data, "path": p}, ["train", "valid", "test"]) for p in inputs]
+    if "path" in fields or name == "mosi":
+        # The bundled ``mosi`` is a packed dataset: new inputs are packed files of the same features.
+        base = {**data, "name": "packed"} if name == "mosi" else dict(data)
+        # Features are scaled with the run's own training statistics (applied by ``predict``).
+        base["normalize"] = False
+        return [(p, {**base, "path": p}, ["train", "valid", "test"]) for p in inputs]
     raise UserError(
         f"predict: the run's dataset '{name}' does not read input files that predict can replace "
         f"(supported: datasets with train/valid/test shard globs such as yt8m, or one 'path' such as "
@@ -120,7 +100,6 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
     from .config import build_config
     from .datasets import build_data
     from .datasets.loader import eval_batches
-    from .models import build_model
     from .training.runfiles import atomic_write_text
 
     if fmt not in FORMATS:
@@ -139,11 +118,14 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
         modalities = {m: ModalitySpec(int(v["dim"]), v.get("seq_len")) for m, v in scorer.meta["modalities"].items()}
         task = TaskSpec(t["kind"], int(t["num_classes"]), tuple(scorer.class_names) if scorer.class_names else None)
         forward = lambda feats, masks: torch.from_numpy(scorer(feats, masks))  # noqa: E731
+        normalization = scorer.meta.get("normalization")
     else:
-        raw, modalities, task, weights = _run_spec(run_dir)
-        model = build_model(build_config(raw).model, modalities, task)
-        model.load_state_dict(weights)
-        model.eval()
+        from .export import load_run_model
+
+        if not run_dir.is_dir():
+            raise UserError(f"{run_dir}: predict reads a run folder or an exported .onnx model")
+        model, modalities, task, raw = load_run_model(run_dir)
+        normalization = json.loads((run_dir / "data.json").read_text()).get("info", {}).get("normalization")
         forward = lambda feats, masks: model(feats, masks)["logits"]  # noqa: E731
     cfg = build_config(raw)
     k = 1 if task.kind == "regression" else min(top_k, task.num_classes)
@@ -152,12 +134,19 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
     rows: list[tuple[str, np.ndarray, np.ndarray]] = []  # (id, class indices [k], scores [k])
     seen: set[str] = set()
     for where, section, splits in _input_sections(cfg.data, [str(p) for p in inputs]):
+        if cfg.data.get("normalize") and not normalization and section.get("normalize") is False:
+            raise UserError(f"{run_dir}: the run z-scored its features but kept no statistics (trained by "
+                            f"an older modalfuse); retrain it to predict on new files")
         bundle = build_data(section)
         _check_modalities(where, modalities, bundle.modalities)
         for split in splits:
             ds = {"train": bundle.train, "valid": bundle.valid, "test": bundle.test}[split]
             if ds is None:
                 continue
+            if normalization and section.get("normalize") is False:
+                from .datasets.sentiment import apply_normalization
+
+                apply_normalization(ds, normalization)
             with torch.no_grad():
                 for batch in eval_batches(ds, batch_size):
                     s = _scores(task, forward(batch["features"], batch["masks"]))

@@ -205,18 +205,36 @@ def _replace_nonfinite(table: _Table) -> dict[str, int]:
     return counts
 
 
-def _normalize(features: dict[str, np.ndarray], masks: dict[str, np.ndarray], train: np.ndarray) -> None:
-    """z-scores in place with statistics of the training rows' real steps."""
+def _normalize(features: dict[str, np.ndarray], masks: dict[str, np.ndarray], train: np.ndarray) -> dict[str, Any]:
+    """z-scores in place with statistics of the training rows' real steps.
+
+    Returns:
+        ``{modality: {"mean": [D], "std": [D]}}``, kept in the run folder so that ``predict`` scales
+        new inputs exactly as training did (``apply_normalization``).
+    """
+    stats = {}
     for m, x in features.items():
         rows = x[train]
         real = rows[masks[m][train]] if m in masks else rows  # [steps, D]
         mean = real.mean(axis=0, dtype=np.float64)
         std = real.std(axis=0, dtype=np.float64)
         std[std < 1e-8] = 1.0  # constant features: centre only
-        x -= mean.astype(np.float32)
-        x /= std.astype(np.float32)
+        stats[m] = {"mean": mean.tolist(), "std": std.tolist()}
+    _scale(features, masks, stats)
+    return stats
+
+
+def _scale(features: dict[str, np.ndarray], masks: dict[str, np.ndarray], stats: dict[str, Any]) -> None:
+    for m, x in features.items():
+        x -= np.asarray(stats[m]["mean"], np.float32)
+        x /= np.asarray(stats[m]["std"], np.float32)
         if m in masks:
-            x[~masks[m]] = 0.0
+            x[~masks[m]] = 0.0  # padding stays 0
+
+
+def apply_normalization(ds: ArrayDataset, stats: dict[str, Any]) -> None:
+    """Scale a split in place with training statistics from ``DataBundle.info["normalization"]``."""
+    _scale(ds.features, ds.masks, stats)
 
 
 def _build(table: _Table, p: SentimentParams, default_folds: str) -> DataBundle:
@@ -246,8 +264,7 @@ def _build(table: _Table, p: SentimentParams, default_folds: str) -> DataBundle:
     full_labels[keep] = labels
     index = {s: ix[keep[ix]] for s, ix in index.items()}
 
-    if p.normalize:
-        _normalize(table.features, table.masks, index["train"])
+    stats = _normalize(table.features, table.masks, index["train"]) if p.normalize else None
 
     def split(ix: np.ndarray) -> ArrayDataset | None:
         return ArrayDataset(
@@ -269,6 +286,7 @@ def _build(table: _Table, p: SentimentParams, default_folds: str) -> DataBundle:
         "videos": {s: len({table.videos[i] for i in ix}) for s, ix in index.items()},
         "dropped_by_label_scheme": int((~keep).sum()),
         "nonfinite_replaced": nonfinite,
+        "normalization": stats,
     }
     return DataBundle(
         train=split(index["train"]),
