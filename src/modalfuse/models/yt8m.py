@@ -252,14 +252,19 @@ class MixtureOfExperts(nn.Module):
         input_dim: concatenated input size ``D``.
         num_classes: ``C``.
         num_mixtures: experts per class ``K``.
+        expert_bias: initial bias of every expert; ``logit(1 / C)`` for multi-label tasks, for the
+            reason given in ``output_layer`` (``None``: PyTorch's default init).
     """
 
-    def __init__(self, modalities: list[str], input_dim: int, num_classes: int, num_mixtures: int) -> None:
+    def __init__(self, modalities: list[str], input_dim: int, num_classes: int, num_mixtures: int,
+                 expert_bias: float | None = None) -> None:
         super().__init__()
         self.modalities = list(modalities)
         self.num_classes, self.k = num_classes, num_mixtures
         self.gates = nn.Linear(input_dim, num_classes * (num_mixtures + 1))
         self.experts = nn.Linear(input_dim, num_classes * num_mixtures)
+        if expert_bias is not None:
+            nn.init.constant_(self.experts.bias, expert_bias)
 
     def forward(self, features: dict[str, Tensor], masks: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Args: ``features[m]`` ``[B, D_m]``. Returns: ``{"logits": [B, C]}``."""
@@ -390,7 +395,8 @@ def build_logistic(p: LogisticParams, modalities: dict[str, ModalitySpec], task:
 
 def build_moe(p: MoEParams, modalities: dict[str, ModalitySpec], task: TaskSpec) -> MixtureOfExperts:
     use = _use(p.modalities, modalities)
-    return MixtureOfExperts(use, sum(modalities[m].dim for m in use), output_size(task), p.num_mixtures)
+    prior = -math.log(task.num_classes - 1) if task.kind == "multilabel" and task.num_classes > 1 else None
+    return MixtureOfExperts(use, sum(modalities[m].dim for m in use), output_size(task), p.num_mixtures, prior)
 
 
 # ---------------------------------------------------------------------------------------------
