@@ -1,12 +1,15 @@
 """Train the ``configs/mosi/`` presets over seeds and label schemes and print the results table.
 
-    python bench/mosi_table.py                                  # every mosi preset, seeds 0-4, 3class + regression
+    python bench/mosi_table.py                                  # every mosi preset, seeds 0-4, 3class + both 2class
     python bench/mosi_table.py --presets text early --seeds 0 1 --schemes regression
 
 Each run goes to ``<out>/<preset>/<scheme>/seed<k>`` and is skipped when it already finished, so an
 interrupted bench resumes where it stopped. The table (Markdown, mean +- std over seeds, test split)
-is read back from the run folders: Acc-3 and weighted F1 from the ``3class`` runs, Acc-2 (has0 and
-non0), F1, MAE and Corr from the ``regression`` runs, plus parameters and training seconds.
+is read back from the run folders: Acc-3 and weighted F1 from the ``3class`` runs, Acc-2 and weighted
+F1 from binary classifiers trained on that very task (``2class_has0``: negative vs non-negative,
+``2class_non0``: negative vs positive, zeros dropped), and, when asked for, Acc-2 (has0, non0), F1,
+MAE and Corr of the ``regression`` runs (marked "(reg)" when binary runs are in the table too), plus
+parameters and training seconds.
 
 ``--missing`` also evaluates every multimodal run with one modality removed at a time (its encoder
 state set to zero, as ``modality_dropout`` does in training; MulT: its input set to zero, as MulT's
@@ -25,10 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-PRESETS = ("text", "audio", "video", "late", "early", "attention", "early-moddrop", "context", "mult")
+PRESETS = ("text", "audio", "video", "late", "late-soft", "early", "attention", "early-moddrop", "context", "mult")
 COLUMNS = {  # (scheme, metric key, label, scale)
     "acc3": ("3class", "accuracy", "Acc-3", 100),
     "f1w3": ("3class", "f1_weighted", "F1-w (3)", 100),
+    "bin_acc2_has0": ("2class_has0", "accuracy", "Acc-2 has0", 100),
+    "bin_f1_has0": ("2class_has0", "f1_weighted", "F1 has0", 100),
+    "bin_acc2_non0": ("2class_non0", "accuracy", "Acc-2 non0", 100),
+    "bin_f1_non0": ("2class_non0", "f1_weighted", "F1 non0", 100),
     "acc2_has0": ("regression", "acc2_has0", "Acc-2 has0", 100),
     "f1_has0": ("regression", "f1_has0", "F1 has0", 100),
     "acc2_non0": ("regression", "acc2_non0", "Acc-2 non0", 100),
@@ -89,7 +96,9 @@ def fmt(values: list[float], scale: float) -> str:
 
 def table(out: Path, presets: list[str], seeds: list[int], schemes: list[str]) -> str:
     cols = [c for c, v in COLUMNS.items() if v[0] in schemes]
-    header = ["preset", *[COLUMNS[c][2] for c in cols], "params", "train s"]
+    binary = any(s.startswith("2class") for s in schemes)
+    label = lambda c: COLUMNS[c][2] + (" (reg)" if binary and COLUMNS[c][0] == "regression" else "")
+    header = ["preset", *[label(c) for c in cols], "params", "train s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for p in presets:
         vals: dict[str, list[float]] = {c: [] for c in cols}
@@ -115,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="+", default=list(PRESETS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    ap.add_argument("--schemes", nargs="+", default=["3class", "regression"])
+    ap.add_argument("--schemes", nargs="+", default=["3class", "2class_has0", "2class_non0"])
     ap.add_argument("--out", type=Path, default=Path("runs/mosi-table"))
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--threads", type=int, default=1)
@@ -138,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.missing:
         print()
         for scheme in args.schemes:
-            key = "Acc-3" if scheme != "regression" else "MAE"
+            key = {"3class": "Acc-3", "regression": "MAE"}.get(scheme, "Acc-2" if scheme.startswith("2class") else "accuracy")
             rows: dict[str, dict[str, list[float]]] = {}
             for p in args.presets:
                 for s in args.seeds:

@@ -39,6 +39,9 @@ class TrainConfig(Params):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     monitor: str | None = None  # validation metric for best checkpoint/early stopping; task default
     patience: int | None = Field(None, ge=1)  # epochs without improvement before stopping
+    # The checkpoint kept as best.pt and evaluated: "best" by the validation monitor, or "last": the
+    # final epoch of a fixed schedule chosen a priori (for when validation cannot select epochs).
+    select: Literal["best", "last"] = "best"
     seed: int = 0
     deterministic: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -82,3 +82,16 @@ def test_positions_matter() -> None:
 def test_heads_must_divide_width() -> None:
     with pytest.raises(ValueError, match="divisible"):
         ModalityTransformer(5, d_model=10, heads=3)
+
+
+@pytest.mark.parametrize("name", ["transformer", "mlp"])
+def test_input_noise_only_while_training(name: str) -> None:
+    from modalfuse.models.classifier import build_component
+
+    torch.manual_seed(0)
+    enc = build_component({"name": name, "input_noise": 1.0, "dropout": 0.0}, ENCODERS, input_dim=5, seq_len=None)
+    x = torch.randn(4, 5)
+    enc.eval()
+    assert torch.equal(enc(x), enc(x))  # no noise at evaluation
+    enc.train()
+    assert not torch.allclose(enc(x), enc(x))  # fresh noise per call while training

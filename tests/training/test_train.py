@@ -56,6 +56,14 @@ def test_run_folder_holds_config_logs_metrics_and_safe_checkpoints(tmp_path):
     assert ck["config"]["train"]["epochs"] == 3
 
 
+def test_select_last_keeps_the_final_epoch(tmp_path):
+    run = _train(tmp_path, "last", "train.epochs=3", "train.select=last", "train.patience=1")
+    assert json.loads((run / "run.json").read_text())["best_epoch"] == 3  # patience never stops it
+    best = load_checkpoint(run / "checkpoints" / "best.pt")["model"]
+    last = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(best[k], last[k]) for k in last)
+
+
 def test_runs_never_overwrite_each_other(tmp_path):
     a = train(BASE, overrides=["train.epochs=1"], out=tmp_path, quiet=True)
     b = train(BASE, overrides=["train.epochs=1"], out=tmp_path, quiet=True)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..config import Params
 from ..registry import ENCODERS
-from .encoders import masked_mean
+from .encoders import gaussian_noise, masked_mean
 
 Pooling = Literal["mean", "first", "last", "center"]
 
@@ -60,6 +60,7 @@ class TransformerParams(Params):
     dropout: float = Field(0.1, ge=0, lt=1)
     pooling: Pooling = "mean"
     input_dropout: float = Field(0.0, ge=0, lt=1)  # on the raw features, before the projection
+    input_noise: float = Field(0.0, ge=0)  # std of Gaussian noise added to the raw features in training
 
 
 @ENCODERS.register("transformer", params=TransformerParams,
@@ -75,15 +76,18 @@ class ModalityTransformer(nn.Module):
             feed-forward size and dropout.
         pooling: ``mean`` over valid steps, ``first``, ``last`` or ``center`` (see ``pool``).
         input_dropout: dropout on the input features.
+        input_noise: standard deviation of Gaussian noise added to the input features while
+            training (features are z-scored by default, so this is in units of one feature's std).
     """
 
     def __init__(self, input_dim: int, seq_len: int | None = None, d_model: int = 64, layers: int = 2,
                  heads: int = 4, ff_dim: int = 128, dropout: float = 0.1, pooling: Pooling = "mean",
-                 input_dropout: float = 0.0) -> None:
+                 input_dropout: float = 0.0, input_noise: float = 0.0) -> None:
         super().__init__()
         if d_model % heads:
             raise ValueError(f"encoder d_model ({d_model}) must be divisible by heads ({heads})")
         self.input_dropout = nn.Dropout(input_dropout)
+        self.input_noise = input_noise
         self.proj = nn.Linear(input_dim, d_model)
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(d_model, heads, ff_dim, dropout, batch_first=True)
@@ -97,7 +101,7 @@ class ModalityTransformer(nn.Module):
         """``x`` ``[B, T, D]`` or ``[B, D]``; ``mask`` ``[B, T]`` bool (True = real) -> ``[B, d_model]``."""
         if x.dim() == 2:
             x, mask = x.unsqueeze(1), None
-        h = self.proj(self.input_dropout(x))
+        h = self.proj(self.input_dropout(gaussian_noise(x, self.input_noise, self.training)))
         h = self.dropout(h + sinusoidal_encoding(h.shape[1], h.shape[2], h.device))
         if mask is not None:
             # A sequence with no valid step would make attention all -inf (NaN); let it see step 0.

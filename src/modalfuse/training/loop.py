@@ -324,7 +324,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                                 f"available: {', '.join(sorted(valid))}")
 
             # --- log, checkpoint, early stopping -------------------------------------------------
-            improved = is_better(monitor, valid[monitor], state["best"])
+            # select=last: every epoch replaces best.pt, so the final epoch is the one kept.
+            improved = tc.select == "last" or is_better(monitor, valid[monitor], state["best"])
             if improved:
                 state.update(best=valid[monitor], best_epoch=epoch + 1, bad_epochs=0)
             else:
