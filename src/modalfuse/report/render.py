@@ -276,10 +276,12 @@ def _setup_lines(runs: list[Run], info: dict[str, Any], split: str, monitor: str
         + (f" with {task['num_classes']} classes" if task["kind"] != "regression" else "")
         + f"; modalities {mods}; samples {sizes}. Every run uses the same data and splits.",
         f"- **Seeds**: {', '.join(map(str, sorted({r.seed for r in runs})))} (`train.seed`); "
-        f"{len(runs)} runs. Metrics are on the **{split}** split, from the checkpoint with the best "
-        f"validation `{monitor}`.",
+        f"{len(runs)} runs. Metrics are on the **{split}** split, "
+        + ("from the last epoch's checkpoint (`train.select: last`: a fixed schedule, no selection on "
+           "validation)." if runs[0].config["train"].get("select") == "last"
+           else f"from the checkpoint with the best validation `{monitor}`."),
     ]
-    train_keys = ("epochs", "batch_size", "optimizer", "learning_rate", "weight_decay", "schedule", "patience")
+    train_keys = ("epochs", "batch_size", "optimizer", "learning_rate", "weight_decay", "schedule", "patience", "select")
     common, varies = [], []
     for k in train_keys:
         values = {json.dumps(r.config["train"].get(k)) for r in runs}
