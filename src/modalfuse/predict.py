@@ -182,36 +182,3 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
         raise UserError(f"--out {out}: folder {out.parent} does not exist")
     atomic_write_text(out, buf.getvalue())
     return len(rows)
-
-
-def write_per_class_ap(run_dir: str | Path, splits: tuple[str, ...] = ("valid", "test")) -> Path:
-    """Per-class AP (top-k, as in mAP) of a finished multi-label run's best checkpoint, per split.
-
-    ``multilabel_metrics`` reports mAP only, so the loop writes no ``per_class.json`` for YouTube-8M
-    runs; this recomputes the split predictions and writes
-    ``{split: {"map": m, "per_class_ap": [{"class", "name", "ap", "positives"}, ...]}}`` (classes
-    with positives only, by index: class names are not unique) to ``RUN_DIR/per_class.json``.
-    """
-    from .metrics.yt8m import per_class_average_precision
-    from .training.loop import predict_split
-    from .training.run import load_run
-    from .training.runfiles import write_json
-
-    run_dir = Path(run_dir)
-    cfg, model, data = load_run(run_dir)
-    if data.task.kind != "multilabel":
-        raise UserError(f"{run_dir}: per-class AP is for multi-label runs; this run is {data.task.kind}")
-    names = data.task.class_names or tuple(str(i) for i in range(data.task.num_classes))
-    out: dict[str, Any] = {}
-    for split in splits:
-        pred = predict_split(model, data.split(split), data.task, batch_size=cfg.eval.batch_size,
-                             device=torch.device("cpu"))
-        aps = per_class_average_precision(pred["scores"], pred["labels"], cfg.eval.top_k)
-        pos = pred["labels"].sum(0)
-        keep = np.flatnonzero(~np.isnan(aps))
-        out[split] = {"map": float(aps[keep].mean()) if keep.size else 0.0,
-                      "per_class_ap": [{"class": int(i), "name": names[i], "ap": float(aps[i]),
-                                        "positives": int(pos[i])} for i in keep]}
-    path = run_dir / "per_class.json"
-    write_json(path, out)
-    return path

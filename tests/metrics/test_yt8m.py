@@ -148,8 +148,12 @@ def test_matches_official_algorithm_on_random_data(quantum):
     assert mean_average_precision(scores, labels) == pytest.approx(_ref_map(scores, labels), abs=1e-12)
     assert perr(scores, labels) == pytest.approx(_ref_perr(scores, labels), rel=1e-6)  # float32 sums
     m = multilabel_metrics(scores, labels)
+    per_class = m.pop("per_class_ap")
     assert set(m) == {"gap", "map", "hit_at_1", "perr", "f1_micro", "f1_macro"}
     assert all(isinstance(v, float) for v in m.values())
+    assert m["map"] == pytest.approx(_ref_map(scores, labels), abs=1e-12)
+    assert len(per_class) == c and per_class[3] is None  # class 3 has no positives
+    assert np.mean([a for a in per_class if a is not None]) == pytest.approx(m["map"], abs=1e-12)
 
 
 @pytest.mark.slow

@@ -246,13 +246,18 @@ def multilabel_metrics(
         threshold: decision threshold for the F1 scores.
 
     Returns:
-        ``{"gap", "map", "hit_at_1", "perr", "f1_micro", "f1_macro"}`` as floats.
+        ``{"gap", "map", "hit_at_1", "perr", "f1_micro", "f1_macro"}`` as floats, and
+        ``per_class_ap``: a list ``[C]`` of per-class AP (``None`` for classes without a positive),
+        which the training loop saves to ``per_class.json``.
     """
     scores, labels = _check(scores, labels)
     idx = _top_k(scores, top_k)  # shared by GAP and mAP
+    aps = per_class_average_precision(scores, labels, top_k, _idx=idx)
+    present = aps[~np.isnan(aps)]
     return {
         "gap": gap(scores, labels, top_k, _idx=idx),
-        "map": mean_average_precision(scores, labels, top_k, _idx=idx),
+        "map": float(present.mean()) if present.size else 0.0,
+        "per_class_ap": [None if np.isnan(a) else float(a) for a in aps],
         "hit_at_1": hit_at_one(scores, labels),
         "perr": perr(scores, labels),
         **f1_scores(scores, labels, threshold),
