@@ -265,13 +265,15 @@ def plot_attention(runs: list[Run], labels: list[str], folder: Path) -> str | No
         ax.set_xticklabels(att["keys"], rotation=0 if len(att["keys"]) <= 8 else 90)
         ax.set_yticks(range(len(att["groups"])))
         ax.set_yticklabels([f"{g} (n={c})" for g, c in zip(att["groups"], att["counts"])], fontsize=8)
-        ax.set_xlabel("modality (attention key)")
+        tokens = any(k.startswith("key ") for k in att["keys"])
+        ax.set_xlabel("token (attention key; averaged over modalities and queries)" if tokens
+                      else "modality (attention key)")
         ax.set_ylabel("true class")
         ax.set_title(label)
     for ax in list(axes.flat)[len(groups):]:
         ax.axis("off")
     fig.colorbar(image, ax=axes, shrink=0.8, label="mean attention weight (rows sum to 1)")
-    fig.suptitle(f"Attention per modality, averaged per true class (test split, mean over {_seeds_text(runs)})")
+    fig.suptitle(f"Attention weights per key, averaged per true class (test split, mean over {_seeds_text(runs)})")
     return _save(fig, folder, "attention.png")
 
 
