@@ -67,7 +67,11 @@ def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = 
             raw, name = apply_overrides(config, overrides or []), "run"
         else:
             path = resolve_config_path(config)
-            raw, name = apply_overrides(load_yaml(path), overrides or []), path.stem
+            raw = load_yaml(path)
+            if "models" in raw and "data" not in raw:
+                raise UserError(f"{config}: this is a comparison preset (it lists models); run it with "
+                                f"`modalfuse compare {path.stem if path.parent.name == 'compare' else path}`")
+            raw, name = apply_overrides(raw, overrides or []), path.stem
         cfg = build_config(raw)
 
     d, device = distributed.setup(cfg.train.device)
