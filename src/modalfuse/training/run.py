@@ -13,12 +13,12 @@ import yaml
 from ..config import Config, apply_overrides, build_config, load_yaml
 from ..datasets import DataBundle, build_data
 from ..errors import UserError
+from ..listing import PRESET_DIR
 from ..models import build_model, count_parameters
 from . import distributed
 from .loop import fit, predict_split, seed_everything, split_metrics
 from .runfiles import load_checkpoint, new_run_dir, write_json, write_yaml
 
-PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
 log = logging.getLogger("modalfuse")
 
 
