@@ -91,3 +91,27 @@ def test_bad_glob_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match=r"data\.train.*no file matches"):
         build(Yt8mParams(train=str(tmp_path / "nothing*.tfrecord")))
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_input_norm_scales_each_video_to_unit_length(mf_std_files, streaming):
+    glob_, n = mf_std_files
+    raw = build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10))
+    per = build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10, input_norm="l2", streaming=streaming))
+    joint = build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10, input_norm="l2-joint",
+                             streaming=streaming))
+    assert per.info["input_norm"] == "l2"
+
+    def first_batch(bundle):
+        if not hasattr(bundle.train, "iter_batches"):
+            return {m: v[:n] for m, v in bundle.train.features.items()}
+        b = next(iter(bundle.train.iter_batches(n, shuffle=False, seed=0, epoch=0)))
+        return {m: t.numpy() for m, t in b["features"].items()}
+
+    r, p, j = first_batch(raw), first_batch(per), first_batch(joint)
+    for m in ("rgb", "audio"):
+        np.testing.assert_allclose(np.linalg.norm(p[m], axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(p[m] * np.linalg.norm(r[m], axis=1, keepdims=True), r[m], rtol=1e-4, atol=1e-6)
+    total = np.sqrt(np.square(j["rgb"]).sum(1) + np.square(j["audio"]).sum(1))
+    np.testing.assert_allclose(total, 1.0, rtol=1e-5)
+    np.testing.assert_allclose(j["rgb"] / j["audio"][:, :1], r["rgb"] / r["audio"][:, :1], rtol=1e-3)

@@ -110,3 +110,14 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
     assert _metrics(run_dir) == _metrics(full_dir)
     rows = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows == [1, 2, 3]
+
+
+def test_log_mode_reports_progress_inside_long_epochs(tmp_path, monkeypatch, capsys):
+    from modalfuse.training import loop
+
+    monkeypatch.setattr(loop, "LOG_EVERY_SECONDS", 1e-9)  # every step counts as "a minute later"
+    train(BASE, overrides=["train.epochs=1", "train.progress=log"], run_dir=tmp_path / "run")
+    lines = [line for line in capsys.readouterr().out.splitlines() if " step " in line]
+    steps_per_epoch = 1500 // 64 + 1
+    assert lines and lines[-1].startswith(f"epoch 1/1  step {steps_per_epoch}/{steps_per_epoch}  train_loss "), lines[-3:]
+    assert lines[-1].endswith("samples/s")

@@ -44,6 +44,9 @@ class Yt8mParams(Params):
     shuffle_buffer: int = Field(4096, ge=1)  # records shuffled together when streaming
     skip_corrupt: bool = False  # skip (and count) records with a bad CRC instead of failing
     vocabulary: str | None = None  # vocabulary CSV for class names; None: the bundled 2018 one
+    # Per-video input scaling: "l2" divides each modality's vector by its L2 norm; "l2-joint" divides
+    # the concatenation of all modalities by its norm, as the YouTube-8M starter code does.
+    input_norm: Literal["none", "l2", "l2-joint"] = "none"
 
 
 def _bundled_files(split: str) -> list[str]:
@@ -86,10 +89,25 @@ def _modalities(features: dict[str, int]) -> dict[str, list[str]]:
     return {m: fs for m, fs in out.items() if fs}
 
 
-def _to_arrays(batch: VideoBatch, groups: dict[str, list[str]], num_classes: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _to_arrays(batch: VideoBatch, groups: dict[str, list[str]], num_classes: int,
+               input_norm: str = "none") -> tuple[dict[str, np.ndarray], np.ndarray]:
     feats = {m: np.concatenate([batch.features[f] for f in fs], axis=1) if len(fs) > 1 else batch.features[fs[0]]
              for m, fs in groups.items()}
-    return feats, batch.multi_hot(num_classes)
+    return l2_normalize(feats, input_norm), batch.multi_hot(num_classes)
+
+
+def l2_normalize(feats: dict[str, np.ndarray], how: str) -> dict[str, np.ndarray]:
+    """Scale each video's vectors ``[N, D_m]`` to unit L2 norm: per modality (``"l2"``) or over the
+    concatenation of all modalities (``"l2-joint"``); ``"none"`` returns them unchanged. A zero
+    vector stays zero."""
+    if how == "none":
+        return feats
+    if how == "l2":
+        norms = {m: np.linalg.norm(v, axis=1, keepdims=True) for m, v in feats.items()}
+    else:
+        joint = np.sqrt(sum(np.square(v).sum(axis=1, keepdims=True) for v in feats.values()))
+        norms = dict.fromkeys(feats, joint)
+    return {m: (v / np.maximum(norms[m], 1e-12)).astype(np.float32, copy=False) for m, v in feats.items()}
 
 
 def _count_records(files: list[str], skip_corrupt: bool) -> tuple[int, int]:
@@ -119,7 +137,8 @@ class Yt8mStream:
     """
 
     def __init__(self, files: list[str], features: dict[str, int], groups: dict[str, list[str]], num_classes: int,
-                 shuffle_buffer: int, skip_corrupt: bool, num_records: int, id_key: str = "auto") -> None:
+                 shuffle_buffer: int, skip_corrupt: bool, num_records: int, id_key: str = "auto",
+                 input_norm: str = "none") -> None:
         self.files = list(files)
         self.features = dict(features)
         self.groups = groups
@@ -128,6 +147,7 @@ class Yt8mStream:
         self.skip_corrupt = skip_corrupt
         self.num_records = num_records
         self.id_key = id_key
+        self.input_norm = input_norm
         self.skipped = 0
 
     def __len__(self) -> int:
@@ -144,7 +164,7 @@ class Yt8mStream:
             keep = np.arange(first, len(batch), world_size)
             if not keep.size:
                 continue
-            feats, labels = _to_arrays(batch, self.groups, self.num_classes)
+            feats, labels = _to_arrays(batch, self.groups, self.num_classes, self.input_norm)
             yield {m: v[keep] for m, v in feats.items()}, labels[keep], [batch.ids[i] for i in keep.tolist()]
 
     def iter_batches(self, batch_size: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0,
@@ -210,11 +230,11 @@ def build_yt8m(p: Yt8mParams) -> DataBundle:
         if p.streaming:
             n, bad = _count_records(files, p.skip_corrupt)
             splits[split] = Yt8mStream(files, features, groups, p.num_classes, p.shuffle_buffer, p.skip_corrupt, n,
-                                       id_key)
+                                       id_key, p.input_norm)
         else:
             batch = VideoBatch.concat([read_video_shard(f, features=features, id_key=id_key,
                                                         skip_corrupt=p.skip_corrupt) for f in files])
-            feats, labels = _to_arrays(batch, groups, p.num_classes)
+            feats, labels = _to_arrays(batch, groups, p.num_classes, p.input_norm)
             splits[split] = ArrayDataset(feats, labels, batch.ids)
             n, bad = len(batch), batch.skipped
         records[split] = n
@@ -227,6 +247,6 @@ def build_yt8m(p: Yt8mParams) -> DataBundle:
         splits["train"], splits["valid"], splits.get("test"),
         modalities={m: ModalitySpec(sum(features[f] for f in fs)) for m, fs in groups.items()},
         task=TaskSpec("multilabel", p.num_classes, class_names),
-        info={"records": records, "features": list(features), "skipped_corrupt": skipped,
+        info={"records": records, "features": list(features), "input_norm": p.input_norm, "skipped_corrupt": skipped,
               "files": {k: len(v) for k, v in split_files.items()}, "streaming": p.streaming},
     )
