@@ -169,25 +169,18 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[nn.Mo
     Returns:
         ``(model, modalities, task, config)``, the model on CPU in eval mode.
     """
-    from .config import build_config
-    from .models import build_model
-    from .training.runfiles import load_checkpoint
+    from .training.run import read_checkpoint, restore_model
 
     run_dir = Path(run_dir)
-    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     info_path = run_dir / "data.json"
-    if not path.is_file() or not info_path.is_file():
-        missing = path if not path.is_file() else info_path
-        raise UserError(f"{run_dir}: not a finished run folder (no {missing.relative_to(run_dir)})")
+    if not info_path.is_file():
+        raise UserError(f"{run_dir}: not a finished run folder (no data.json)")
     info = json.loads(info_path.read_text())
     modalities = {m: ModalitySpec(s["dim"], s["seq_len"]) for m, s in info["modalities"].items()}
     t = info["task"]
     task = TaskSpec(t["kind"], t["num_classes"], tuple(t["class_names"]) if t.get("class_names") else None)
-    ck = load_checkpoint(path)
-    cfg = build_config(ck["config"])
-    model = build_model(cfg.model, modalities, task)
-    model.load_state_dict(ck["model"])
-    return model.eval(), modalities, task, cfg.to_dict()
+    cfg, ck = read_checkpoint(run_dir, checkpoint)
+    return restore_model(cfg, ck, modalities, task), modalities, task, cfg.to_dict()
 
 
 def export_run(run_dir: str | Path, fmt: str = "onnx", out: str | Path = "model.onnx") -> str:

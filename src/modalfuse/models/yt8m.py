@@ -130,9 +130,12 @@ class TokenSelfAttention(nn.Module):
         layers: stacked pre-norm attention (+ feed-forward) blocks.
         ffn_mult: token-wise feed-forward width as a multiple of ``token_dim`` (0: none).
         dropout: dropout on the attention weights and the residual branches.
+        final_norm: LayerNorm on each output token, as pre-norm transformers end (the residual
+            stream is otherwise never normalized before the head reads it).
     """
 
-    def __init__(self, input_dim: int, tokens: int, heads: int, layers: int, ffn_mult: int, dropout: float) -> None:
+    def __init__(self, input_dim: int, tokens: int, heads: int, layers: int, ffn_mult: int, dropout: float,
+                 final_norm: bool = False) -> None:
         super().__init__()
         self.tokens, self.token_dim = tokens, input_dim // tokens
         d = self.token_dim
@@ -147,6 +150,7 @@ class TokenSelfAttention(nn.Module):
             nn.Sequential(nn.Linear(d, d * ffn_mult), nn.GELU(), nn.Linear(d * ffn_mult, d)) for _ in range(layers)
         ) if ffn_mult else None
         self.drop = nn.Dropout(dropout)
+        self.final_norm = nn.LayerNorm(d) if final_norm else nn.Identity()
         self.output_dim = input_dim
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -159,7 +163,7 @@ class TokenSelfAttention(nn.Module):
             h = h + self.drop(a)
             if self.ffns is not None:
                 h = h + self.drop(self.ffns[i](self.ffn_norms[i](h)))
-        return h.reshape(x.shape[0], -1), weights
+        return self.final_norm(h).reshape(x.shape[0], -1), weights
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +320,7 @@ class AttendFusionParams(Params):
     ffn_mult: int = Field(2, ge=0)
     head_dims: list[int] = Field(default_factory=lambda: [512])
     dropout: float = Field(0.4, ge=0, lt=1)
+    final_norm: bool = False  # LayerNorm on each branch's output tokens
 
     @model_validator(mode="after")
     def _check_tokens(self) -> AttendFusionParams:
@@ -380,7 +385,8 @@ def build_attend_fusion(p: AttendFusionParams, modalities: dict[str, ModalitySpe
     branches = nn.ModuleDict()
     for m in use:
         fc = mlp([modalities[m].dim, *p.branch_dims], p.dropout)
-        attn = TokenSelfAttention(p.branch_dims[-1], p.tokens, p.heads, p.attention_layers, p.ffn_mult, p.dropout)
+        attn = TokenSelfAttention(p.branch_dims[-1], p.tokens, p.heads, p.attention_layers, p.ffn_mult, p.dropout,
+                                  p.final_norm)
         branches[m] = AttendBranch(fc, attn)
     fused = p.branch_dims[-1] * len(use)
     head = nn.Sequential(mlp([fused, *p.head_dims], p.dropout), output_layer(_last(p.head_dims, fused), task))

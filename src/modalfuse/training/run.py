@@ -12,6 +12,7 @@ import yaml
 
 from ..config import Config, apply_overrides, build_config, load_yaml
 from ..datasets import DataBundle, build_data
+from ..datasets.base import ModalitySpec, TaskSpec
 from ..errors import UserError
 from ..listing import PRESET_DIR
 from ..models import build_model, count_parameters
@@ -122,19 +123,31 @@ def _new_folder(run_dir: str | Path | None, out: str | Path, name: str) -> Path:
     return folder
 
 
+def read_checkpoint(run_dir: str | Path, checkpoint: str = "best",
+                    device: str | torch.device = "cpu") -> tuple[Config, dict[str, Any]]:
+    """A run's ``checkpoints/<checkpoint>.pt`` and the config it was trained with."""
+    path = Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a finished run folder (no checkpoints/{checkpoint}.pt)")
+    ck = load_checkpoint(path, map_location=device)
+    return build_config(ck["config"]), ck
+
+
+def restore_model(cfg: Config, ck: dict[str, Any], modalities: dict[str, ModalitySpec], task: TaskSpec,
+                  device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The model ``cfg`` describes, built for ``modalities`` and ``task``, with the checkpoint's
+    weights, on ``device`` in eval mode."""
+    model = build_model(cfg.model, modalities, task)
+    model.load_state_dict(ck["model"])
+    return model.to(device).eval()
+
+
 def load_run(run_dir: str | Path, checkpoint: str = "best", device: str | torch.device = "cpu",
              data: DataBundle | None = None) -> tuple[Config, torch.nn.Module, DataBundle]:
     """A finished run's config, its model with the chosen checkpoint's weights, and its data."""
-    run_dir = Path(run_dir)
-    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
-    if not path.is_file():
-        raise UserError(f"{run_dir}: no {checkpoint} checkpoint at {path} (is this a run folder?)")
-    ck = load_checkpoint(path, map_location=device)
-    cfg = build_config(ck["config"])
+    cfg, ck = read_checkpoint(run_dir, checkpoint, device)
     data = data or build_data(cfg.data)
-    model = build_model(cfg.model, data.modalities, data.task)
-    model.load_state_dict(ck["model"])
-    return cfg, model.to(device).eval(), data
+    return cfg, restore_model(cfg, ck, data.modalities, data.task, device), data
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
