@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="config YAML path or preset name (see `modalfuse list presets`)")
     _add_set(p)
     p.add_argument("--out", default="runs", help="folder that receives the new run folder (default: runs)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint; --set may then change only "
+                   "train.threads, train.progress, train.num_workers and train.device")
 
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint on a split")
     p.add_argument("run_dir")

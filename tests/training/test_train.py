@@ -121,3 +121,14 @@ def test_log_mode_reports_progress_inside_long_epochs(tmp_path, monkeypatch, cap
     steps_per_epoch = 1500 // 64 + 1
     assert lines and lines[-1].startswith(f"epoch 1/1  step {steps_per_epoch}/{steps_per_epoch}  train_loss "), lines[-3:]
     assert lines[-1].endswith("samples/s")
+
+
+def test_resume_may_change_only_runtime_settings(tmp_path):
+    run = _train(tmp_path, "run", "train.epochs=2")
+    (run / "metrics.json").unlink()  # as if it had stopped before writing its final metrics
+    with pytest.raises(Exception, match="'train.learning_rate' cannot change in a resumed run"):
+        train(BASE, overrides=["train.learning_rate=0.1"], resume=run, quiet=True)
+    train(BASE, overrides=["train.threads=1", "train.progress=none"], resume=run, quiet=True)
+    assert (run / "metrics.json").is_file()
+    saved = (run / "config.yaml").read_text()
+    assert "threads: 1" in saved and "learning_rate: 0.003" in saved

@@ -43,6 +43,10 @@ def _echo(msg: str) -> None:
     print(msg, flush=True)
 
 
+# Settings a resumed run may change: where and how fast it runs, not what it computes.
+RESUME_SETTINGS = ("train.threads", "train.progress", "train.num_workers", "train.device")
+
+
 def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = None, out: str | Path = "runs",
           resume: str | Path | None = None, run_dir: str | Path | None = None, quiet: bool = False) -> Path | None:
     """Train one model; returns its run folder (``None`` on ranks other than 0 under torchrun).
@@ -61,7 +65,13 @@ def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = 
             raise UserError(f"{folder}: not a run folder (no config.yaml)")
         if (folder / "metrics.json").is_file():
             raise UserError(f"{folder}: this run already finished (metrics.json exists); nothing to resume")
-        cfg = build_config(yaml.safe_load((folder / "config.yaml").read_text()))
+        raw = yaml.safe_load((folder / "config.yaml").read_text())
+        changed = [o.split("=", 1)[0].strip() for o in overrides or []]
+        fixed = [k for k in changed if k not in RESUME_SETTINGS]
+        if fixed:
+            raise UserError(f"--resume {folder}: '{fixed[0]}' cannot change in a resumed run (it would change its "
+                            f"results); only {', '.join(RESUME_SETTINGS)} can")
+        cfg = build_config(apply_overrides(raw, overrides or []))
         name = None
     else:
         if isinstance(config, dict):
@@ -79,6 +89,8 @@ def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = 
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:
+        if resume is not None and overrides and d.is_main:  # the folder's config records the new settings
+            write_yaml(folder / "config.yaml", cfg.to_dict())
         if resume is None:
             # Rank 0 picks the folder and every rank uses it; an error there must reach the other
             # ranks too, or they would wait in the broadcast forever.
