@@ -62,12 +62,14 @@ def test_mf_std_detected_and_concatenated(mf_std_files):
     np.testing.assert_array_equal(bundle.train.features["rgb"][:, :1024], explicit.train.features["rgb"])
 
 
-@pytest.mark.parametrize("world_size", [1, 3])
-def test_streaming_sees_every_record_once_per_epoch(mf_std_files, world_size):
+@pytest.mark.parametrize("world_size,shard_by", [(1, "auto"), (3, "record"), (3, "file"), (3, "auto")])
+def test_streaming_sees_every_record_once_per_epoch(mf_std_files, world_size, shard_by):
     glob_, n = mf_std_files
-    bundle = build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10, streaming=True, shuffle_buffer=40))
+    bundle = build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10, streaming=True, shuffle_buffer=40,
+                              shard_by=shard_by))
     stream = bundle.train
     assert len(stream) == n
+    assert stream.by_file(world_size) == (shard_by == "file")  # auto: 4 shards are too few for 3 ranks
 
     def epoch_ids(epoch):
         ids = []
@@ -115,3 +117,22 @@ def test_input_norm_scales_each_video_to_unit_length(mf_std_files, streaming):
     total = np.sqrt(np.square(j["rgb"]).sum(1) + np.square(j["audio"]).sum(1))
     np.testing.assert_allclose(total, 1.0, rtol=1e-5)
     np.testing.assert_allclose(j["rgb"] / j["audio"][:, :1], r["rgb"] / r["audio"][:, :1], rtol=1e-3)
+
+
+def test_split_by_file_reads_only_each_ranks_own_shards(mf_std_files, monkeypatch):
+    from modalfuse.datasets import yt8m
+
+    glob_, n = mf_std_files
+    stream = build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10, streaming=True,
+                              shard_by="file")).train
+    read = []
+    real = yt8m.read_video_shard
+    monkeypatch.setattr(yt8m, "read_video_shard", lambda path, **kw: read.append(path) or real(path, **kw))
+    per_rank = []
+    for rank in range(2):
+        read.clear()
+        ids = [i for b in stream.iter_batches(8, shuffle=True, seed=1, epoch=0, rank=rank, world_size=2)
+               for i in b["ids"]]
+        per_rank.append((set(read), ids))
+    assert per_rank[0][0].isdisjoint(per_rank[1][0]) and len(per_rank[0][0]) == len(per_rank[1][0]) == 2
+    assert sorted(per_rank[0][1] + per_rank[1][1]) == [f"v{i:04d}" for i in range(n)]

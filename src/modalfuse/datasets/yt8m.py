@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 BUNDLED = {"train": [f"validate{i:04d}.tfrecord" for i in range(4)], "valid": ["validate0032.tfrecord"],
            "test": ["validate0033.tfrecord"]}
 MODALITY_FEATURES = {"rgb": ("mean_rgb", "std_rgb"), "audio": ("mean_audio", "std_audio")}
+# With this many shards per process, splitting by file leaves ranks within a few percent of one
+# another in records (the uneven training tail, below one batch per rank, is dropped each epoch).
+FILES_PER_RANK = 8
 
 
 class Yt8mParams(Params):
@@ -42,6 +45,11 @@ class Yt8mParams(Params):
     id_key: str = "id"  # the 2017 release's "video_id" is accepted as well
     streaming: bool = False  # False: cached in memory; True: read shard by shard each epoch
     shuffle_buffer: int = Field(4096, ge=1)  # records shuffled together when streaming
+    # How a streamed split is divided among torchrun processes: "file" (each reads only its own
+    # shards; by record when a split has fewer shards than processes), "record" (each reads every
+    # shard and keeps every world_size-th record), or "auto": by file when every process gets at
+    # least FILES_PER_RANK (8) shards, by record otherwise.
+    shard_by: Literal["auto", "file", "record"] = "auto"
     skip_corrupt: bool = False  # skip (and count) records with a bad CRC instead of failing
     vocabulary: str | None = None  # vocabulary CSV for class names; None: the bundled 2018 one
     # Per-video input scaling: "l2" divides each modality's vector by its L2 norm; "l2-joint" divides
@@ -121,9 +129,11 @@ def _count_records(files: list[str], skip_corrupt: bool) -> tuple[int, int]:
 class Yt8mStream:
     """A streamed split: shards are read one at a time, so memory stays flat whatever the split size.
 
-    Every rank reads the shards in the same (seeded) order and keeps records ``rank, rank + world_size,
-    ...`` of the stream, so each record is seen exactly once per epoch across ranks; records are then
-    shuffled within blocks of ``shuffle_buffer``. The order depends only on ``(seed, epoch)``.
+    Every rank draws the same (seeded) shard order. Split by file, rank ``r`` reads only shards
+    ``r, r + world_size, ...`` of that order; split by record, every rank reads every shard and keeps
+    records ``rank, rank + world_size, ...`` of the stream. Either way each record is seen exactly
+    once per epoch across ranks; records are then shuffled within blocks of ``shuffle_buffer``. The
+    order depends only on ``(seed, epoch)``.
 
     Args:
         files: the shards.
@@ -134,11 +144,13 @@ class Yt8mStream:
         skip_corrupt: skip records with a bad CRC (counted in ``skipped``).
         num_records: records in the split (for ``len``).
         id_key: see ``read_video_shard``.
+        input_norm: see ``Yt8mParams``.
+        shard_by: ``"file"``, ``"record"`` or ``"auto"`` (see ``Yt8mParams``).
     """
 
     def __init__(self, files: list[str], features: dict[str, int], groups: dict[str, list[str]], num_classes: int,
                  shuffle_buffer: int, skip_corrupt: bool, num_records: int, id_key: str = "auto",
-                 input_norm: str = "none") -> None:
+                 input_norm: str = "none", shard_by: str = "auto") -> None:
         self.files = list(files)
         self.features = dict(features)
         self.groups = groups
@@ -148,12 +160,22 @@ class Yt8mStream:
         self.num_records = num_records
         self.id_key = id_key
         self.input_norm = input_norm
+        self.shard_by = shard_by
         self.skipped = 0
 
     def __len__(self) -> int:
         return self.num_records
 
+    def by_file(self, world_size: int) -> bool:
+        """Whether ``world_size`` ranks split this stream by shard file."""
+        if world_size == 1 or self.shard_by == "record":
+            return False
+        # Fewer shards than ranks would leave a rank with nothing to read: then by record.
+        return len(self.files) >= (world_size if self.shard_by == "file" else FILES_PER_RANK * world_size)
+
     def _records(self, order: list[str], rank: int, world_size: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, list[str]]]:
+        if self.by_file(world_size):
+            order, rank, world_size = order[rank::world_size], 0, 1
         seen = 0  # position in the global stream, which decides the rank of each record
         for path in order:
             batch = read_video_shard(path, features=self.features, id_key=self.id_key,
@@ -230,7 +252,7 @@ def build_yt8m(p: Yt8mParams) -> DataBundle:
         if p.streaming:
             n, bad = _count_records(files, p.skip_corrupt)
             splits[split] = Yt8mStream(files, features, groups, p.num_classes, p.shuffle_buffer, p.skip_corrupt, n,
-                                       id_key, p.input_norm)
+                                       id_key, p.input_norm, p.shard_by)
         else:
             batch = VideoBatch.concat([read_video_shard(f, features=features, id_key=id_key,
                                                         skip_corrupt=p.skip_corrupt) for f in files])
