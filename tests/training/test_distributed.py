@@ -78,3 +78,22 @@ def test_reduced_precision_trains_on_cpu(tmp_path, precision):
     rows = _log(run)
     assert len(rows) == 2 and all(math.isfinite(r["train_loss"]) for r in rows)
     assert rows[1]["train_loss"] < rows[0]["train_loss"]  # it learns
+
+
+@pytest.mark.slow
+def test_two_processes_stream_shards_by_file_and_validate_every_record(tmp_path):
+    # The bundled sample has 4 training shards: with shard_by=file each of 2 ranks reads 2 of them.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "modalfuse", "train", "yt8m/logistic", "--out", str(tmp_path)]
+    for s in ("data.streaming=true", "data.shard_by=file", "train.epochs=1", "train.learning_rate=0.001",
+              "train.progress=none"):
+        cmd += ["--set", s]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    logged = json.loads((run / "metrics.json").read_text())["valid"]
+    # One process over the whole valid split: the same GAP only if the two ranks together scored
+    # every validation record exactly once.
+    alone = evaluate_run(run, "valid")
+    assert logged["gap"] == pytest.approx(alone["gap"], abs=1e-6)
+    assert json.loads((run / "run.json").read_text())["world_size"] == 2
