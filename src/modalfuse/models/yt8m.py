@@ -321,6 +321,7 @@ class AttendFusionParams(Params):
     head_dims: list[int] = Field(default_factory=lambda: [512])
     dropout: float = Field(0.4, ge=0, lt=1)
     final_norm: bool = False  # LayerNorm on each branch's output tokens
+    attention_dropout: float | None = Field(None, ge=0, lt=1)  # inside the attention blocks; None: dropout
 
     @model_validator(mode="after")
     def _check_tokens(self) -> AttendFusionParams:
@@ -385,7 +386,8 @@ def build_attend_fusion(p: AttendFusionParams, modalities: dict[str, ModalitySpe
     branches = nn.ModuleDict()
     for m in use:
         fc = mlp([modalities[m].dim, *p.branch_dims], p.dropout)
-        attn = TokenSelfAttention(p.branch_dims[-1], p.tokens, p.heads, p.attention_layers, p.ffn_mult, p.dropout,
+        attn_drop = p.dropout if p.attention_dropout is None else p.attention_dropout
+        attn = TokenSelfAttention(p.branch_dims[-1], p.tokens, p.heads, p.attention_layers, p.ffn_mult, attn_drop,
                                   p.final_norm)
         branches[m] = AttendBranch(fc, attn)
     fused = p.branch_dims[-1] * len(use)
