@@ -133,3 +133,15 @@ def test_a_small_model_learns_a_multilabel_rule() -> None:
     finally:
         torch.set_num_threads(threads)
     assert loss.item() < 0.5 * math.log(2)
+
+
+def test_attend_fusion_final_norm_and_attention_dropout() -> None:
+    spec = {"name": "attend-fusion", "branch_dims": [32], "tokens": 4, "heads": 2, "head_dims": [16], "dropout": 0.4}
+    plain = build_model(spec, MODS, TASK)
+    normed = build_model({**spec, "final_norm": True, "attention_dropout": 0.1}, MODS, TASK).eval()
+    assert plain.branches["rgb"].attention.attn[0].dropout == 0.4  # default: model.dropout
+    assert normed.branches["rgb"].attention.attn[0].dropout == 0.1
+    tokens = normed.branches["rgb"](_batch(3)["rgb"])[0].view(3, 4, 8)
+    # LayerNorm starts at weight 1, bias 0: every output token has mean 0 and unit variance.
+    assert torch.allclose(tokens.mean(-1), torch.zeros(3, 4), atol=1e-5)
+    assert torch.allclose(tokens.var(-1, unbiased=False), torch.ones(3, 4), atol=1e-3)
