@@ -50,9 +50,10 @@ def _preset(name: str, model: str) -> dict[str, object]:
 
 
 def _overrides(cfg: dict, name: str) -> str:
-    flat, preset = _flat(cfg), _preset(name, cfg["model"]["name"])
-    diff = [f"{k}={v}" for k, v in flat.items() if k not in IGNORED and preset and preset.get(k) != v]
-    return " ".join(diff) if preset else "(no preset)"
+    preset = _preset(name, cfg["model"]["name"])
+    if not preset:
+        return "(no preset)"
+    return " ".join(f"{k}={v}" for k, v in _flat(cfg).items() if k not in IGNORED and preset.get(k) != v)
 
 
 def _read(run: Path) -> dict:

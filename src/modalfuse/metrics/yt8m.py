@@ -164,9 +164,13 @@ def mean_average_precision(
     Returns:
         mAP in [0, 1]; 0 when no class has a positive.
     """
-    aps = per_class_average_precision(scores, labels, top_k, _idx=_idx)
-    aps = aps[~np.isnan(aps)]
-    return float(aps.mean()) if aps.size else 0.0
+    return _mean_present(per_class_average_precision(scores, labels, top_k, _idx=_idx))
+
+
+def _mean_present(aps: np.ndarray) -> float:
+    """Mean of per-class APs ``[C]`` over the classes that have one (not NaN); 0 when none does."""
+    present = aps[~np.isnan(aps)]
+    return float(present.mean()) if present.size else 0.0
 
 
 def hit_at_one(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -252,11 +256,10 @@ def multilabel_metrics(
     """
     scores, labels = _check(scores, labels)
     idx = _top_k(scores, top_k)  # shared by GAP and mAP
-    aps = per_class_average_precision(scores, labels, top_k, _idx=idx)
-    present = aps[~np.isnan(aps)]
+    aps = per_class_average_precision(scores, labels, top_k, _idx=idx)  # once, for mAP and per-class AP
     return {
         "gap": gap(scores, labels, top_k, _idx=idx),
-        "map": float(present.mean()) if present.size else 0.0,
+        "map": _mean_present(aps),
         "per_class_ap": [None if np.isnan(a) else float(a) for a in aps],
         "hit_at_1": hit_at_one(scores, labels),
         "perr": perr(scores, labels),
