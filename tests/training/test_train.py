@@ -132,3 +132,14 @@ def test_resume_may_change_only_runtime_settings(tmp_path):
     assert (run / "metrics.json").is_file()
     saved = (run / "config.yaml").read_text()
     assert "threads: 1" in saved and "learning_rate: 0.003" in saved
+
+
+def test_resume_before_the_first_checkpoint_logs_each_epoch_once(tmp_path):
+    # A run killed after appending epoch 1's log line but before writing its checkpoint.
+    run = _train(tmp_path, "run", "train.epochs=1")
+    (run / "metrics.json").unlink()
+    for p in (run / "checkpoints").iterdir():
+        p.unlink()
+    train(BASE, resume=run, quiet=True)
+    rows = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [1]

@@ -251,11 +251,14 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
         state.update(ck["state"])
         if not d.is_main:  # the saved partial-epoch loss is already summed over all ranks
             state.update(loss_sum=0.0, loss_count=0)
-        if d.is_main:  # drop log lines of epochs the checkpoint does not cover
-            kept = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] <= state["epoch"]]
-            atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
         log(f"resumed at epoch {state['epoch'] + 1}, step {state['step']}")
         del ck
+    if resume and d.is_main:
+        # Drop log lines of epochs the checkpoint does not cover: an epoch's line is appended before
+        # its checkpoint is written, so a run killed in between (or before its first checkpoint)
+        # logged an epoch it will train again.
+        kept = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] <= state["epoch"]]
+        atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
 
     show_bar = tc.progress == "bar" or (tc.progress == "auto" and sys.stderr.isatty())
     # Without a bar, long epochs (minutes each for the paper-size YouTube-8M models on CPU) still
