@@ -42,6 +42,8 @@ class TrainingStopped(UserError):
 
 
 LOG_EVERY_SECONDS = 60.0  # in-epoch progress lines when there is no progress bar
+# Steps between reads of the loss from the device (and, under torchrun, between stop-flag checks).
+SYNC_EVERY = 50
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,6 +262,12 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
         kept = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] <= state["epoch"]]
         atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
 
+    def diverged(epoch: int) -> TrainingStopped:
+        last = ckpt_dir / "last.pt"
+        where = f"the last good checkpoint is {last}" if d.is_main and last.exists() else "no checkpoint was written yet"
+        return TrainingStopped(f"non-finite loss on rank {d.rank} in epoch {epoch + 1} by step {state['step']}: "
+                               f"stopped; {where} (try a lower train.learning_rate)", 3)
+
     show_bar = tc.progress == "bar" or (tc.progress == "auto" and sys.stderr.isatty())
     # Without a bar, long epochs (minutes each for the paper-size YouTube-8M models on CPU) still
     # report where they are, once a minute.
@@ -281,21 +289,32 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
 
                 bar = tqdm(total=steps_per_epoch, initial=state["step"], desc=f"epoch {epoch + 1}/{tc.epochs}",
                            leave=False, dynamic_ncols=True)
+            # The loss stays on the device between sync points: summed there, and read back (with the
+            # non-finite check and, under torchrun, the stop flags) only every SYNC_EVERY steps, at
+            # log lines and at the end of the epoch. A GPU never waits on the host inside a window.
+            loss_acc = torch.zeros((), dtype=torch.float64, device=device)
+            bad_acc = torch.zeros((), dtype=torch.int64, device=device)
+            pending = 0  # samples summed into loss_acc since the last sync
+
+            def sync(signalled: bool) -> tuple[bool, bool]:
+                """Move the device sums into ``state``; returns (non-finite anywhere, stop requested)."""
+                nonlocal loss_acc, bad_acc, pending
+                # One small all-reduce carries both flags: every rank must agree to stop, or DDP would
+                # wait forever on the others.
+                bad, stopping = distributed.all_reduce_sum(d, [float(bad_acc), 1.0 if signalled else 0.0])
+                if not bad:
+                    state["loss_sum"] += float(loss_acc)
+                    state["loss_count"] += pending
+                loss_acc.zero_()
+                bad_acc.zero_()
+                pending = 0
+                return bool(bad), bool(stopping)
+
             for batch in batches:
                 batch = move_batch(batch, device)
                 with autocast(device, tc.precision):
                     out = net(batch["features"], batch["masks"])
                     loss = model_loss(task, tc, out, batch["label"])
-                # Every rank must agree to stop (non-finite loss anywhere, or a signal), or DDP would
-                # wait forever on the others; one small all-reduce per step carries both flags.
-                bad, stopping = distributed.all_reduce_sum(
-                    d, [0.0 if torch.isfinite(loss).all() else 1.0, 1.0 if stop.signum else 0.0])
-                if bad:
-                    last = ckpt_dir / "last.pt"
-                    raise TrainingStopped(
-                        f"non-finite loss ({loss.item()} on rank {d.rank}) at epoch {epoch + 1}, step {state['step'] + 1}: "
-                        f"stopped; " + (f"the last good checkpoint is {last}" if d.is_main and last.exists()
-                                        else "no checkpoint was written yet") + " (try a lower train.learning_rate)", 3)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if tc.grad_clip:
@@ -307,12 +326,26 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                 n = len(batch["ids"])
                 seen += n
                 state["step"] += 1
-                state["loss_sum"] += float(loss.detach()) * n
-                state["loss_count"] += n
+                loss_det = loss.detach()
+                loss_acc += loss_det.double() * n
+                bad_acc += (~torch.isfinite(loss_det)).to(torch.int64)
+                pending += n
+                # Single process: a signal is a host-side flag, checked every step at no cost. Under
+                # torchrun ranks must agree, so they only look at the shared sync points.
+                signalled = stop.signum is not None
+                timed_log = log_every and time.perf_counter() - last_log >= log_every
+                at_sync = state["step"] % SYNC_EVERY == 0 or timed_log or (signalled and not d.enabled)
+                if not at_sync:
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                bad, stopping = sync(signalled)
+                if bad:
+                    raise diverged(epoch)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{state['loss_sum'] / max(state['loss_count'], 1):.4f}")
-                elif log_every and time.perf_counter() - last_log >= log_every:
+                elif timed_log:
                     last_log = time.perf_counter()
                     log(f"epoch {epoch + 1}/{tc.epochs}  step {state['step']}/{steps_per_epoch}  "
                         f"train_loss {state['loss_sum'] / max(state['loss_count'], 1):.4f}  "
@@ -328,6 +361,10 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                         f"{name} received: checkpoint saved at epoch {epoch + 1}, step {state['step']}; "
                         f"continue with: modalfuse train {run_dir / 'config.yaml'} --resume {run_dir}",
                         128 + int(stop.signum or signal.SIGTERM))
+            # end of epoch: the last window's sums and the non-finite check, before anything is saved
+            bad, _ = sync(False)
+            if bad:
+                raise diverged(epoch)
             if bar is not None:
                 bar.close()
             seconds = state["seconds"] + time.perf_counter() - t0
