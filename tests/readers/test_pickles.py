@@ -95,3 +95,117 @@ def test_missing_labels_names_the_key(tmp_path):
     path.write_bytes(pickle.dumps({"train": {"text": np.zeros((1, 2, 3))}}))
     with pytest.raises(DataError, match="'train' has no 'labels'"):
         read_sentiment_pickle(str(path), "mult")
+
+
+# --- hostile and malformed pickles (issue #17 items 1, 3, 7) --------------------------------------
+
+def _run_isolated(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a child: a segfault kills the child, not the test session."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_crafted_dtype_state_is_refused_not_a_segfault(tmp_path):
+    class D:
+        def __reduce__(self):
+            return (np.dtype, ("f4", False, True), (3, "<", 20046, -1, -1, 0))
+
+    path = tmp_path / "crash.pkl"
+    path.write_bytes(pickle.dumps({"train": {"text": D(), "regression_labels": np.zeros(2, np.float32)}}, protocol=2))
+    proc = _run_isolated(
+        "import sys\nfrom modalfuse.readers.pickles import read_sentiment_pickle\nfrom modalfuse.errors import DataError\n"
+        f"try:\n    read_sentiment_pickle({str(path)!r})\nexcept DataError as e:\n    print('refused:', e); sys.exit(0)\n"
+        "sys.exit(5)")
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-500:])
+    assert "dtype" in proc.stdout
+
+
+def test_array_state_whose_bytes_do_not_match_its_shape_is_refused(tmp_path):
+    good = pickle.dumps(np.arange(4, dtype=np.float32), protocol=2)
+    # shape (4,) -> (400,): the raw bytes no longer match; numpy's own __setstate__ would read past them
+    bad = good.replace(b"K\x04\x85", b"M\x90\x01\x85", 1)
+    assert bad != good
+    path = tmp_path / "short.pkl"
+    path.write_bytes(bad)
+    with pytest.raises(DataError, match="needs 1600 bytes"):
+        safe_load(path)
+
+
+def test_unicode_array_with_invalid_code_point_is_a_data_error(tmp_path):
+    raw = pickle.dumps({"train": {"id": np.array(["ab"]), "text": np.zeros((1, 1, 2), np.float32),
+                                  "regression_labels": np.zeros(1, np.float32)}}, protocol=4)
+    bad = raw.replace(b"a\x00\x00\x00b\x00\x00\x00", b"a\x00\x00\x00\xff\xff\xff\x7f", 1)
+    assert bad != raw
+    path = tmp_path / "u.pkl"
+    path.write_bytes(bad)
+    with pytest.raises(DataError, match="invalid code points"):
+        read_sentiment_pickle(str(path))
+
+
+def _memo_bomb(levels: int = 24) -> bytes:
+    # each level is a list holding the previous level twice: 2**levels leaves from a few hundred bytes
+    x: list = [1.0]
+    for _ in range(levels):
+        x = [x, x]
+    return pickle.dumps({"train": {"text": x, "regression_labels": [0.0]}}, protocol=2)
+
+
+def test_memo_bomb_is_refused_fast_and_small(tmp_path):
+    import resource
+    import time
+
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(_memo_bomb())
+    assert path.stat().st_size < 1000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match="expand to"):
+        read_sentiment_pickle(str(path))
+    assert time.perf_counter() - t0 < 1.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB
+
+
+@pytest.mark.parametrize("content, needle", [
+    ({"train": {"text": "hello", "regression_labels": [0.0]}}, "expected an array, found str"),
+    ({"train": {"text": {"a": 1}, "regression_labels": [0.0]}}, "expected an array, found dict"),
+    ({"train": {"text": [[1.0, 2.0], [3.0]], "regression_labels": [0.0, 1.0]}}, "rectangular"),
+    ({"train": {"text": np.zeros((1, 2, 2)), "regression_labels": "x"}}, "regression_labels"),
+    ({"train": {"text": np.zeros((1, 2, 2)), "regression_labels": 0.5}}, "regression_labels"),
+    ({"train": {"text": np.zeros((2, 2, 2)), "regression_labels": [0.0, 1.0], "text_lengths": ["a", "b"]}},
+     "text_lengths"),
+    ({"train": {"text": np.zeros((2, 2, 2)), "regression_labels": [0.0, 1.0], "id": 3}}, "train/id"),
+    ("not a dict", "expected a dict"),
+])
+def test_malformed_contents_are_one_data_error(tmp_path, content, needle):
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps(content, protocol=4))
+    with pytest.raises(DataError, match=needle):
+        read_sentiment_pickle(str(path))
+
+
+def test_deeply_nested_lists_are_a_data_error(tmp_path):
+    x: list = [1.0]
+    for _ in range(200):
+        x = [x]
+    path = tmp_path / "deep.pkl"
+    path.write_bytes(pickle.dumps({"train": {"text": x, "regression_labels": [0.0]}}, protocol=4))
+    with pytest.raises(DataError, match="nested"):
+        read_sentiment_pickle(str(path))
+    # 100,000 levels, written opcode by opcode (pickle itself cannot write them): EMPTY_LIST x N, APPEND x N-1
+    n = 100_000
+    path.write_bytes(b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b".")
+    with pytest.raises(DataError, match="nested too deeply"):
+        safe_load(path)
+
+
+def test_other_numpy_arrays_still_load_exactly(tmp_path):
+    arrays = {"f2": np.arange(6, dtype=np.float16).reshape(2, 3), "be": np.arange(3, dtype=">i4"),
+              "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)), "u": np.array(["é", "ab"]),
+              "b": np.array([True, False]), "obj": np.array(["a", 1], dtype=object), "s": np.float32(2.5),
+              "empty": np.zeros((0, 3), np.float32), "S": np.array([b"xy"])}
+    for protocol in (2, 4, 5):
+        path = tmp_path / f"a{protocol}.pkl"
+        path.write_bytes(pickle.dumps(arrays, protocol=protocol))
+        got = safe_load(path)
+        for k, v in arrays.items():
+            assert np.asarray(got[k]).dtype == np.asarray(v).dtype, k
+            np.testing.assert_array_equal(got[k], v)

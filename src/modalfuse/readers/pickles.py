@@ -29,7 +29,10 @@ Segment ids become ``video[clip]`` (MMSA) or ``video[start:end]`` (MulT).
 from __future__ import annotations
 
 import json
+import math
+import os
 import pickle
+import re
 import sys
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -44,25 +47,176 @@ SPLITS = ("train", "valid", "test")
 MODALITIES = {"text": "text", "audio": "audio", "vision": "video"}
 
 
-def _allowed() -> dict[tuple[str, str], Any]:
-    import codecs
+# Pickled numpy arrays are rebuilt here from validated pieces (dtype string, shape, raw bytes) and
+# never by numpy's own ``dtype.__setstate__`` / ``ndarray.__setstate__``: those trust their state, and
+# a crafted state crashes the interpreter (a segfault, not an exception). The unpickler's BUILD
+# opcode therefore only ever reaches the stand-ins below.
+_DTYPE_SPEC = re.compile(r"^(?:[biufcUS]\d{1,9}|[?O]\d?|[bhilqBHILQefdgFDG?])$")
+_MAX_NDIM = 32
 
-    core = np._core if hasattr(np, "_core") else np.core  # numpy 2 / numpy 1
-    multiarray = core.multiarray
-    found = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): codecs.encode,  # protocol-2 pickles carry bytes as latin-1 text
-        ("collections", "OrderedDict"): OrderedDict,
-        ("builtins", "set"): set,
-        ("builtins", "frozenset"): frozenset,
-        ("builtins", "bytearray"): bytearray,
-        ("builtins", "complex"): complex,
+
+def _fail(msg: str) -> DataError:
+    return DataError(msg)
+
+
+class _DType:
+    """Stand-in for ``numpy.dtype(spec, align, copy)`` until its BUILD state (the byte order) arrives."""
+
+    def __init__(self, spec: Any = None, align: Any = False, copy: Any = True) -> None:
+        if not isinstance(spec, str) or not _DTYPE_SPEC.match(spec):
+            raise _fail(f"unsupported numpy dtype {str(spec)[:40]!r} (plain numbers, strings and objects only)")
+        self.spec = spec
+        self.byteorder = "="
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) < 5 or state[0] not in (3, 4):
+            raise _fail("malformed numpy dtype state")
+        byteorder, subarray, names, fields = state[1:5]
+        if byteorder not in ("<", ">", "|", "=") or subarray is not None or names is not None or fields is not None:
+            raise _fail("unsupported numpy dtype state (structured and sub-array dtypes are not read)")
+        self.byteorder = byteorder
+
+    def resolve(self) -> np.dtype:
+        dt = np.dtype(self.spec)
+        return dt.newbyteorder(self.byteorder) if self.byteorder in "<>" and dt.itemsize > 1 and dt.kind != "O" else dt
+
+
+def _as_dtype(value: Any) -> np.dtype:
+    if not isinstance(value, _DType):
+        raise _fail(f"expected a numpy dtype, found {type(value).__name__}")
+    return value.resolve()
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    if (not isinstance(value, tuple) or len(value) > _MAX_NDIM
+            or not all(type(v) is int and 0 <= v < 1 << 48 for v in value)):
+        raise _fail(f"malformed numpy array shape {str(value)[:40]}")
+    return value
+
+
+def _array(dtype: np.dtype, shape: tuple[int, ...], raw: Any, fortran: bool = False) -> Any:
+    """A numpy array from validated pieces, or ``_Objects`` (object arrays are filled later)."""
+    n = math.prod(shape)
+    order = "F" if fortran else "C"
+    if dtype.kind == "O":
+        if not isinstance(raw, list) or len(raw) != n:
+            raise _fail(f"malformed object array: expected a list of {n} items")
+        return _Objects(raw, shape, order)
+    if isinstance(raw, str):  # protocol-2 pickles written by Python 2 keep bytes as latin-1 text
+        raw = raw.encode("latin-1")
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != n * dtype.itemsize:
+        size = len(raw) if isinstance(raw, (bytes, bytearray)) else type(raw).__name__
+        raise _fail(f"malformed numpy array: shape {shape} of {dtype.str} needs {n * dtype.itemsize} bytes, found {size}")
+    arr = np.frombuffer(raw, dtype=dtype).copy()
+    if dtype.kind == "U":
+        # code points above U+10FFFF make numpy raise SystemError (or worse) when they are read
+        big = dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big")
+        codes = np.frombuffer(raw, dtype=">u4" if big else "<u4")
+        if codes.size and int(codes.max()) > 0x10FFFF:
+            raise _fail("a unicode array holds invalid code points (above U+10FFFF)")
+    return arr.reshape(shape, order=order)
+
+
+class _Objects:
+    """An object array's items, turned into an array once every item is itself resolved."""
+
+    def __init__(self, items: list[Any], shape: tuple[int, ...], order: str) -> None:
+        self.items, self.shape, self.order = items, shape, order
+
+
+class _ArrayStub:
+    """Stand-in returned by ``_reconstruct``; BUILD hands it ``(version, shape, dtype, fortran, raw)``."""
+
+    value: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) != 5:
+            raise _fail("malformed numpy array state")
+        _, shape, dtype, fortran, raw = state
+        if not isinstance(fortran, bool):
+            raise _fail("malformed numpy array state")
+        self.value = _array(_as_dtype(dtype), _shape(shape), raw, fortran)
+
+
+_NDARRAY = object()  # what ``numpy.ndarray`` resolves to: only valid as _reconstruct's first argument
+
+
+def _reconstruct(cls: Any, shape: Any = None, typecode: Any = None) -> _ArrayStub:
+    if cls is not _NDARRAY:
+        raise _fail("malformed numpy array (reconstruct of something other than ndarray)")
+    return _ArrayStub()
+
+
+def _scalar(dtype: Any, raw: Any = None) -> Any:
+    dt = _as_dtype(dtype)
+    if dt.kind == "O":
+        raise _fail("object scalars are not read")
+    return _array(dt, (), raw)[()]
+
+
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> Any:
+    if order not in ("C", "F"):
+        raise _fail("malformed numpy array order")
+    dt = _as_dtype(dtype)
+    if dt.kind == "O":
+        raise _fail("object arrays from a buffer are not read")
+    return _array(dt, _shape(shape), bytes(buf) if isinstance(buf, (bytes, bytearray)) else buf, order == "F")
+
+
+def _encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    # protocol-2 pickles carry bytes as latin-1 text; any other codec is not needed by numpy
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise _fail("malformed bytes (only latin-1 text is decoded)")
+    return text.encode("latin-1")
+
+
+def _bytearray(value: Any = b"") -> bytearray:
+    if not isinstance(value, (bytes, bytearray)):  # bytearray(10**12) would allocate a terabyte
+        raise _fail("malformed bytearray")
+    return bytearray(value)
+
+
+def _bytes(value: Any = b"", encoding: Any = None) -> bytes:
+    # protocol 2 writes b"" as bytes(); bytes(10**12) would allocate a terabyte, so ints are refused
+    if isinstance(value, (bytes, bytearray)) and encoding is None:
+        return bytes(value)
+    if isinstance(value, str) and encoding in ("latin1", "latin-1"):
+        return value.encode("latin-1")
+    raise _fail("malformed bytes")
+
+
+def _container(kind: type) -> Any:
+    def make(value: Any = ()) -> Any:
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise _fail(f"malformed {kind.__name__}")
+        return kind(value)
+
+    return make
+
+
+def _complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
+    if not all(isinstance(v, (int, float)) for v in (real, imag)):
+        raise _fail("malformed complex number")
+    return complex(real, imag)
+
+
+def _allowed() -> dict[tuple[str, str], Any]:
+    found: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): _NDARRAY,
+        ("numpy", "dtype"): _DType,
+        ("_codecs", "encode"): _encode,
+        ("collections", "OrderedDict"): _container(OrderedDict),
+        ("builtins", "set"): _container(set),
+        ("builtins", "frozenset"): _container(frozenset),
+        ("builtins", "bytearray"): _bytearray,
+        ("builtins", "complex"): _complex,
+        ("builtins", "bytes"): _bytes,
+        ("__builtin__", "bytes"): _bytes,
     }
     for module in ("numpy.core", "numpy._core"):  # written by numpy 1 or numpy 2
-        found[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        found[(f"{module}.multiarray", "scalar")] = multiarray.scalar
-        found[(f"{module}.numeric", "_frombuffer")] = core.numeric._frombuffer
+        found[(f"{module}.multiarray", "_reconstruct")] = _reconstruct
+        found[(f"{module}.multiarray", "scalar")] = _scalar
+        found[(f"{module}.numeric", "_frombuffer")] = _frombuffer
     return found
 
 
@@ -82,22 +236,114 @@ class _Restricted(pickle.Unpickler):
         return obj
 
 
+def _resolve(value: Any, memo: dict[int, Any]) -> Any:
+    """Replace the stand-ins by real arrays and dtypes, visiting each shared object once (so a
+    pickle whose memo aliases one list many times costs its size, not its expansion)."""
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    if isinstance(value, (str, bytes, bytearray, int, float, complex, bool, type(None), np.ndarray, np.generic)):
+        return value
+    if isinstance(value, _ArrayStub):
+        if value.value is None:
+            raise _fail("malformed numpy array (no state)")
+        out = _resolve(value.value, memo)
+    elif isinstance(value, _Objects):
+        arr = np.empty(len(value.items), dtype=object)
+        memo[key] = arr
+        for i, item in enumerate(value.items):
+            arr[i] = _resolve(item, memo)
+        out = arr.reshape(value.shape, order=value.order)
+    elif isinstance(value, _DType):
+        out = value.resolve()
+    elif isinstance(value, list):
+        memo[key] = value
+        for i, item in enumerate(value):
+            value[i] = _resolve(item, memo)
+        out = value
+    elif isinstance(value, dict):
+        memo[key] = value
+        for k in list(value):
+            if not isinstance(k, (str, bytes, int, float, bool, tuple, type(None))):
+                raise _fail(f"malformed dict key of type {type(k).__name__}")
+            value[k] = _resolve(value[k], memo)
+        out = value
+    elif isinstance(value, tuple):
+        out = tuple(_resolve(v, memo) for v in value)
+    elif isinstance(value, (set, frozenset)):
+        out = type(value)(_resolve(v, memo) for v in value)
+    else:
+        raise _fail(f"unexpected object of type {type(value).__name__}")
+    memo[key] = out
+    return out
+
+
 def safe_load(path: str | Path) -> Any:
     """Unpickle ``path`` allowing only numpy arrays and plain containers.
 
+    Arrays are rebuilt from their validated dtype, shape and bytes (never through numpy's own
+    ``__setstate__``); an array's bytes must match its shape, so memory stays proportional to the
+    file (shared references are kept shared).
+
     Raises:
-        DataError: the file is missing, not a pickle, or references anything else.
+        DataError: the file is missing, not a pickle, references anything else, or holds malformed
+            array pieces.
     """
     path = str(path)
-    if not Path(path).is_file():
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{path}: is a directory, expected a pickle file")
+    if not p.is_file():
         raise DataError(f"{path}: file not found")
-    with open(path, "rb") as f:
+    try:
+        with open(path, "rb") as f:
+            data = _Restricted(f, path).load()
+            return _resolve(data, {})
+    except DataError as e:
+        msg = str(e)
+        raise DataError(msg if msg.startswith(path) else f"{path}: {msg}") from None
+    except RecursionError:
+        raise DataError(f"{path}: not a readable pickle (nested too deeply)") from None
+    except MemoryError:
+        raise DataError(f"{path}: not a readable pickle (it asks for more memory than there is)") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except Exception as e:  # truncated or not a pickle at all
+        raise DataError(f"{path}: not a readable pickle ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+def _elements(value: Any, memo: dict[int, int], depth: int = 0) -> int:
+    """How many numbers ``np.asarray(value)`` would hold, counted once per shared object."""
+    if isinstance(value, np.ndarray):
+        return int(value.size) if value.dtype != object else sum(_elements(v, memo, depth + 1) for v in value.flat)
+    if not isinstance(value, (list, tuple)):
+        return 1
+    if depth > _MAX_NDIM:
+        raise _fail(f"lists nested more than {_MAX_NDIM} deep")
+    key = id(value)
+    if key not in memo:
+        memo[key] = sum(_elements(v, memo, depth + 1) for v in value) if value else 1
+    return memo[key]
+
+
+def _to_array(value: Any, dtype: Any, path: str, where: str, budget: int) -> np.ndarray:
+    """``np.asarray(value, dtype)`` for a value read from a pickle, refusing what cannot be converted
+    and nested lists whose expansion exceeds ``budget`` elements (a memo bomb)."""
+    if isinstance(value, np.ndarray) and value.dtype != object:
         try:
-            return _Restricted(f, path).load()
-        except DataError:
-            raise
-        except Exception as e:  # truncated or not a pickle at all
-            raise DataError(f"{path}: not a readable pickle ({type(e).__name__}: {e})") from None
+            return value.astype(dtype, copy=False)
+        except (ValueError, TypeError):
+            raise DataError(f"{path}: '{where}': expected numbers, found a {value.dtype} array") from None
+    if isinstance(value, (str, bytes, dict)) or value is None:
+        raise DataError(f"{path}: '{where}': expected an array, found {type(value).__name__}")
+    n = _elements(value, {})
+    if n > budget:
+        raise DataError(f"{path}: '{where}': its lists expand to {n:,} elements, far more than the file holds")
+    try:
+        return np.asarray(value, dtype)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{path}: '{where}': expected a rectangular array of numbers "
+                        f"({str(e).splitlines()[0][:120]})") from None
 
 
 def _text(value: Any) -> str:
@@ -106,10 +352,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _ids(raw: Any, n: int, path: str, split: str) -> tuple[list[str], list[str]]:
-    arr = np.asarray(raw, dtype=object)
-    if len(arr) != n:
-        raise DataError(f"{path}: '{split}/id' has {len(arr)} entries, labels have {n}")
+def _ids(raw: Any, n: int, path: str, split: str, budget: int) -> tuple[list[str], list[str]]:
+    arr = _to_array(raw, object, path, f"{split}/id", budget)
+    if arr.ndim == 0 or len(arr) != n:
+        raise DataError(f"{path}: '{split}/id' has {len(arr) if arr.ndim else 'no'} entries, labels have {n}")
     ids, videos = [], []
     for row in arr:
         if np.ndim(row) == 0:
@@ -124,13 +370,15 @@ def _ids(raw: Any, n: int, path: str, split: str) -> tuple[list[str], list[str]]
     return ids, videos
 
 
-def _mask(split_data: dict[str, Any], key: str, x: np.ndarray) -> np.ndarray:
+def _mask(split_data: dict[str, Any], key: str, x: np.ndarray, path: str, split: str, budget: int) -> np.ndarray:
     t = x.shape[1]
     if f"{key}_lengths" in split_data:
-        lengths = np.asarray(split_data[f"{key}_lengths"]).reshape(-1)
+        lengths = _to_array(split_data[f"{key}_lengths"], np.float64, path, f"{split}/{key}_lengths", budget).reshape(-1)
+        if len(lengths) != len(x):
+            raise ValueError(f"{len(lengths)} entries for {len(x)} segments")
         return np.arange(t)[None, :] < lengths[:, None]
     if key == "text" and "text_bert" in split_data:
-        bert = np.asarray(split_data["text_bert"])
+        bert = _to_array(split_data["text_bert"], np.float32, path, f"{split}/text_bert", budget)
         if bert.ndim == 3 and bert.shape[1] == 3 and bert.shape[2] == t:
             return bert[:, 1, :] > 0
     return np.any(x != 0, axis=-1)
@@ -149,6 +397,9 @@ def read_sentiment_pickle(path: str, layout: str | None = None) -> dict[str, dic
         "scores": [N] float32, "ids": [N], "videos": [N]}}`` for the splits present.
     """
     data = safe_load(path)
+    # Lists are expanded by numpy; allow them as many elements as the file has bytes (plus slack for
+    # tiny files): a memo-shared list repeated a million times is refused before it is expanded.
+    budget = 4 * os.path.getsize(path) + 1_000_000
     if not isinstance(data, dict) or not any(s in data for s in SPLITS):
         found = list(data)[:5] if isinstance(data, dict) else type(data).__name__
         raise DataError(f"{path}: expected a dict with splits train/valid/test, found {found}")
@@ -166,13 +417,15 @@ def read_sentiment_pickle(path: str, layout: str | None = None) -> dict[str, dic
             raise DataError(
                 f"{path}: '{split}' has no '{label_key}' (keys: {', '.join(sorted(map(str, d)))})"
             )
-        labels = np.asarray(d[label_key], np.float32)
+        labels = _to_array(d[label_key], np.float32, path, f"{split}/{label_key}", budget)
+        if labels.ndim == 0 or len(labels) == 0 or labels.size % len(labels):
+            raise DataError(f"{path}: '{split}/{label_key}': expected [N] or [N, ...] scores, found shape {labels.shape}")
         scores = labels.reshape(len(labels), -1)[:, 0]
         feats, masks = {}, {}
         for key, name in MODALITIES.items():
             if key not in d:
                 continue
-            x = np.asarray(d[key], np.float32)
+            x = _to_array(d[key], np.float32, path, f"{split}/{key}", budget)
             if x.ndim == 2:  # one vector per segment: a sequence of one step
                 x = x[:, None, :]
             if x.ndim != 3 or len(x) != len(scores):
@@ -180,11 +433,14 @@ def read_sentiment_pickle(path: str, layout: str | None = None) -> dict[str, dic
                     f"{path}: '{split}/{key}': expected [N={len(scores)}, T, D], found {x.shape}"
                 )
             feats[name] = x
-            masks[name] = _mask(d, key, x)
+            try:
+                masks[name] = _mask(d, key, x, path, split, budget)
+            except (ValueError, TypeError, IndexError) as e:
+                raise DataError(f"{path}: '{split}/{key}_lengths': expected [N] step counts ({str(e)[:100]})") from None
         if not feats:
             raise DataError(f"{path}: '{split}' has none of the keys text, audio, vision")
         if "id" in d:
-            ids, videos = _ids(d["id"], len(scores), path, split)
+            ids, videos = _ids(d["id"], len(scores), path, split, budget)
         else:
             ids = [f"{split}[{i}]" for i in range(len(scores))]
             videos = list(ids)
