@@ -1,0 +1,12 @@
+"""Statistics for comparisons: per-example predictions (``predictions``), metrics under resampling
+weights (``weighted``) and paired hierarchical bootstrap comparisons with Holm's correction
+(``paired``). numpy only; nothing here imports torch."""
+
+from __future__ import annotations
+
+from .paired import ALPHA, Comparison, Replicates, bootstrap_models, comparisons, holm, verdict
+from .predictions import PREDICTIONS_FILE, load_predictions, save_predictions
+from .weighted import NEUTRAL_BAND, metric_functions
+
+__all__ = ["ALPHA", "Comparison", "NEUTRAL_BAND", "PREDICTIONS_FILE", "Replicates", "bootstrap_models",
+           "comparisons", "holm", "load_predictions", "metric_functions", "save_predictions", "verdict"]

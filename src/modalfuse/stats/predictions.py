@@ -1,0 +1,86 @@
+"""Per-example predictions of a run, kept compactly in ``predictions.npz`` beside its metrics.
+
+Reports recompute metrics and their intervals from this file, so ``modalfuse report`` needs no
+model and no data. One array set per split (``<split>/<key>`` in the archive):
+
+- ``ids``: example ids, unicode ``[N]``;
+- multiclass: ``scores`` float32 ``[N, C]`` (the model's logits) and ``labels`` int64 ``[N]``;
+- regression: ``scores`` float32 ``[N]`` (predicted values) and ``labels`` float32 ``[N]``;
+- multilabel (YouTube-8M: ``[N, 3862]`` probabilities would be ~15 KiB per video): the top ``K``
+  scores per example, ``top_index`` int32 ``[N, K]`` and ``top_score`` float32 ``[N, K]`` (descending),
+  with ``K`` the largest of ``eval.top_k``, any example's label count and its count of scores at or
+  above the decision threshold, so GAP, mAP, Hit@1, PERR and the F1 scores are exact; the labels as
+  CSR: ``label_index`` int32 and ``label_ptr`` int64 ``[N + 1]``; ``num_classes``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PREDICTIONS_FILE = "predictions.npz"
+
+
+def compact(kind: str, pred: dict[str, Any], *, top_k: int = 20, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """The arrays kept for one split.
+
+    Args:
+        kind: ``multiclass``, ``multilabel`` or ``regression``.
+        pred: ``{"scores", "labels", "ids"}`` as the training loop's ``predict_split`` returns them
+            (multiclass logits ``[N, C]``, multilabel probabilities ``[N, C]``, regression ``[N]``).
+        top_k: scores per example that GAP/mAP read (multilabel).
+        threshold: the F1 decision threshold (multilabel).
+
+    Returns:
+        ``{key: array}`` as described in the module docstring.
+    """
+    scores, labels = np.asarray(pred["scores"]), np.asarray(pred["labels"])
+    out = {"ids": np.asarray([str(i) for i in pred["ids"]], dtype=np.str_)}
+    if kind == "multiclass":
+        return {**out, "scores": scores.astype(np.float32), "labels": labels.astype(np.int64)}
+    if kind == "regression":
+        return {**out, "scores": scores.reshape(-1).astype(np.float32), "labels": labels.reshape(-1).astype(np.float32)}
+    n, c = scores.shape
+    positive = labels > 0.5
+    k = max(top_k, int(positive.sum(1).max(initial=0)), int((scores >= threshold).sum(1).max(initial=0)))
+    k = min(max(k, 1), c)
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < c else np.tile(np.arange(c), (n, 1))
+    top_score = np.take_along_axis(scores, top, 1)
+    order = np.argsort(-top_score, axis=1, kind="stable")
+    top, top_score = np.take_along_axis(top, order, 1), np.take_along_axis(top_score, order, 1)
+    rows, cols = np.nonzero(positive)
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
+    return {**out, "top_index": top.astype(np.int32), "top_score": top_score.astype(np.float32),
+            "label_index": cols.astype(np.int32), "label_ptr": ptr, "num_classes": np.int64(c)}
+
+
+def save_predictions(path: str | Path, kind: str, splits: dict[str, dict[str, Any]], *, top_k: int = 20,
+                     threshold: float = 0.5) -> None:
+    """Write ``{split: pred}`` to ``path`` (compressed npz, temporary name then rename)."""
+    arrays = {"kind": np.asarray(kind)}
+    for split, pred in splits.items():
+        for key, value in compact(kind, pred, top_k=top_k, threshold=threshold).items():
+            arrays[f"{split}/{key}"] = value
+    path = Path(path)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def load_predictions(path: str | Path) -> tuple[str, dict[str, dict[str, np.ndarray]]]:
+    """``(kind, {split: {key: array}})`` from a ``predictions.npz`` (no pickles are loaded)."""
+    with np.load(path, allow_pickle=False) as z:
+        kind = str(z["kind"])
+        splits: dict[str, dict[str, np.ndarray]] = {}
+        for name in z.files:
+            if "/" in name:
+                split, key = name.split("/", 1)
+                splits.setdefault(split, {})[key] = z[name]
+    return kind, splits
