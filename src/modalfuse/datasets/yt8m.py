@@ -9,6 +9,8 @@ are the real sample bundled with the package (validation shards 0000-0003 / 0032
 from __future__ import annotations
 
 import logging
+import os
+import struct
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any, Literal
@@ -20,7 +22,7 @@ from pydantic import Field
 from ..config import Params
 from ..errors import ConfigError, DataError
 from ..readers.example import VIDEO_FEATURE_SIZES, VideoBatch, decode_record, read_video_shard
-from ..readers.tfrecord import ReadStats, expand_paths, frames, open_buffer, read_records
+from ..readers.tfrecord import ReadStats, expand_paths, frames, masked_crc, open_buffer, read_records
 from ..registry import DATASETS
 from .base import ArrayDataset, Batch, DataBundle, ModalitySpec, TaskSpec
 
@@ -32,6 +34,7 @@ MODALITY_FEATURES = {"rgb": ("mean_rgb", "std_rgb"), "audio": ("mean_audio", "st
 # With this many shards per process, splitting by file leaves ranks within a few percent of one
 # another in records (the uneven training tail, below one batch per rank, is dropped each epoch).
 FILES_PER_RANK = 8
+_HEADER = struct.Struct("<QI")  # a TFRecord header: payload length, masked CRC32C of those 8 bytes
 
 
 class Yt8mParams(Params):
@@ -55,6 +58,13 @@ class Yt8mParams(Params):
     # Per-video input scaling: "l2" divides each modality's vector by its L2 norm; "l2-joint" divides
     # the concatenation of all modalities by its norm, as the YouTube-8M starter code does.
     input_norm: Literal["none", "l2", "l2-joint"] = "none"
+    # NaN/+-inf feature values: "zero" replaces them by 0 and counts them (a warning names the file
+    # and the first record of each shard that has them), "error" refuses the shard.
+    nonfinite: Literal["zero", "error"] = "zero"
+    # Train on the first N training videos of a fixed order (a permutation seeded by subset_seed):
+    # subsets for different N are nested, and the same for every training seed (scaling studies).
+    train_limit: int | None = Field(None, ge=1)
+    subset_seed: int = 0
 
 
 def _bundled_files(split: str) -> list[str]:
@@ -71,18 +81,29 @@ def _files(spec: str | list[str], split: str) -> list[str]:
         raise ConfigError(f"config key 'data.{split}': {e}") from None
 
 
-def _detect_features(path: str, id_key: str) -> dict[str, int]:
-    """Float features of the first record of ``path`` that make up the modalities, name -> size."""
-    for data in read_records(path):
-        found = decode_record(data, path=path, id_key=id_key).features
-        floats = {k: len(v) for k, (kind, v) in found.items() if kind == "float"}
-        if "mean_rgb" not in floats or "mean_audio" not in floats:
-            raise DataError(f"{path}: records have no mean_rgb/mean_audio float features (found: {sorted(floats)})")
-        std = "std_rgb" in floats and "std_audio" in floats
-        names = ["mean_rgb", "std_rgb", "mean_audio", "std_audio"] if std else ["mean_rgb", "mean_audio"]
-        log.info("yt8m: features detected in %s: %s", path, ", ".join(names))
-        return {k: floats[k] for k in names}
-    raise DataError(f"{path}: no records")
+def _detect_features(files: list[str], id_key: str, skip_corrupt: bool) -> dict[str, int]:
+    """Float features that make up the modalities, name -> size, from the first readable record.
+
+    Corrupt records (and shards with no good record) are passed over when ``skip_corrupt`` is set.
+    A feature of a known name whose size is not the official one (``VIDEO_FEATURE_SIZES``) is an error
+    naming the file and record here, rather than a mismatch blamed on the next, correct, shard.
+    """
+    for path in files:
+        for index, data in enumerate(read_records(path, skip_corrupt=skip_corrupt)):
+            rec = decode_record(data, path=path, index=index, id_key=id_key)
+            floats = {k: len(v) for k, (kind, v) in rec.features.items() if kind == "float"}
+            if "mean_rgb" not in floats or "mean_audio" not in floats:
+                raise DataError(f"{path}: record {index} (id '{rec.id}') has no mean_rgb/mean_audio float features "
+                                f"(found: {sorted(floats)})")
+            std = "std_rgb" in floats and "std_audio" in floats
+            names = ["mean_rgb", "std_rgb", "mean_audio", "std_audio"] if std else ["mean_rgb", "mean_audio"]
+            for name in names:
+                if floats[name] != VIDEO_FEATURE_SIZES[name]:
+                    raise DataError(f"{path}: record {index} (id '{rec.id}'): feature '{name}' has {floats[name]} "
+                                    f"values, expected the official {VIDEO_FEATURE_SIZES[name]}")
+            log.info("yt8m: features detected in %s: %s", path, ", ".join(names))
+            return {k: floats[k] for k in names}
+    raise DataError(f"{files[0]}: no readable records" + (f" in any of {len(files)} shards" if len(files) > 1 else ""))
 
 
 def _modalities(features: dict[str, int]) -> dict[str, list[str]]:
@@ -118,12 +139,83 @@ def l2_normalize(feats: dict[str, np.ndarray], how: str) -> dict[str, np.ndarray
     return {m: (v / np.maximum(norms[m], 1e-12)).astype(np.float32, copy=False) for m, v in feats.items()}
 
 
-def _count_records(files: list[str], skip_corrupt: bool) -> tuple[int, int]:
-    stats = ReadStats()
-    for path in files:
-        for _ in frames(open_buffer(path), path, skip_corrupt=skip_corrupt, stats=stats):
-            pass
-    return stats.records, stats.skipped
+def count_records(path: str, skip_corrupt: bool = False) -> int:
+    """Records in one shard from its framing alone: each 12-byte header (length and its CRC) is read
+    and the payload skipped, so counting costs one small read per record instead of a pass over every
+    byte (payload CRCs are checked when the records are read). A header that fails its CRC, or a
+    truncated tail, is an error naming the byte offset, unless ``skip_corrupt``: then the shard is
+    counted by a full checked walk (``frames``), which can resynchronise.
+    """
+    try:
+        size = os.path.getsize(path)
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a TFRecord file") from None
+    n = off = 0
+    with f:
+        fd = f.fileno()
+        while off < size:
+            head = os.pread(fd, 12, off)
+            problem = None
+            if len(head) < 12:
+                problem = f"truncated record header ({len(head)} of 12 bytes)"
+            else:
+                length, hcrc = _HEADER.unpack(head)
+                if masked_crc(head[:8]) != hcrc:
+                    problem = "length CRC mismatch"
+                elif off + 16 + length > size:
+                    problem = f"truncated record (needs {length + 16} bytes, {size - off} left)"
+            if problem:
+                if skip_corrupt:
+                    stats = ReadStats()
+                    for _ in frames(open_buffer(path), path, skip_corrupt=True, stats=stats):
+                        pass
+                    return stats.records
+                raise DataError(f"{path}: corrupt record at byte offset {off}: {problem} "
+                                "(use skip_corrupt / --skip-corrupt to skip such records)")
+            n += 1
+            off += 16 + length
+    return n
+
+
+def _count_records(files: list[str], skip_corrupt: bool) -> int:
+    return sum(count_records(path, skip_corrupt) for path in files)
+
+
+def replace_nonfinite(batch: VideoBatch, how: str) -> int:
+    """Replace NaN/+-inf feature values of one shard's records by 0 in place, and count them.
+
+    Args:
+        batch: records of one shard (``batch.path`` names it); features float32 ``[N, D]``.
+        how: ``"zero"`` (replace, count, warn naming the file and the first record affected) or
+            ``"error"`` (raise).
+
+    Returns:
+        The number of values replaced.
+
+    Raises:
+        DataError: ``how == "error"`` and a value is not finite, naming the file, record and feature.
+    """
+    total = 0
+    for name, arr in batch.features.items():
+        bad = ~np.isfinite(arr)
+        count = int(bad.sum())
+        if not count:
+            continue
+        rows = np.flatnonzero(bad.any(axis=1))
+        first = f"record {int(rows[0])} (id '{batch.ids[rows[0]]}')"
+        if how == "error":
+            raise DataError(f"{batch.path}: {first}: feature '{name}' holds {count} non-finite values "
+                            f"in {len(rows)} records (data.nonfinite: zero replaces them by 0)")
+        if not arr.flags.writeable:
+            arr = batch.features[name] = arr.copy()
+        arr[bad] = 0.0
+        log.warning("yt8m: %s: %d non-finite values of '%s' in %d records (first: %s) replaced by 0",
+                    batch.path, count, name, len(rows), first)
+        total += count
+    return total
 
 
 class Yt8mStream:
@@ -146,11 +238,13 @@ class Yt8mStream:
         id_key: see ``read_video_shard``.
         input_norm: see ``Yt8mParams``.
         shard_by: ``"file"``, ``"record"`` or ``"auto"`` (see ``Yt8mParams``).
+        nonfinite: ``"zero"`` or ``"error"`` (see ``replace_nonfinite``); replaced values are counted
+            in ``nonfinite``.
     """
 
     def __init__(self, files: list[str], features: dict[str, int], groups: dict[str, list[str]], num_classes: int,
                  shuffle_buffer: int, skip_corrupt: bool, num_records: int, id_key: str = "auto",
-                 input_norm: str = "none", shard_by: str = "auto") -> None:
+                 input_norm: str = "none", shard_by: str = "auto", nonfinite: str = "zero") -> None:
         self.files = list(files)
         self.features = dict(features)
         self.groups = groups
@@ -161,7 +255,9 @@ class Yt8mStream:
         self.id_key = id_key
         self.input_norm = input_norm
         self.shard_by = shard_by
+        self.nonfinite_mode = nonfinite
         self.skipped = 0
+        self.nonfinite = 0
 
     def __len__(self) -> int:
         return self.num_records
@@ -181,6 +277,7 @@ class Yt8mStream:
             batch = read_video_shard(path, features=self.features, id_key=self.id_key,
                                      skip_corrupt=self.skip_corrupt)
             self.skipped += batch.skipped
+            self.nonfinite += replace_nonfinite(batch, self.nonfinite_mode)
             first = (rank - seen) % world_size
             seen += len(batch)
             keep = np.arange(first, len(batch), world_size)
@@ -195,7 +292,7 @@ class Yt8mStream:
         "ids": list[str]}`` of this rank's share of the split."""
         rng = np.random.default_rng([seed, epoch])
         order = [self.files[i] for i in rng.permutation(len(self.files))] if shuffle else self.files
-        self.skipped = 0
+        self.skipped = self.nonfinite = 0
         pending: list[tuple[dict[str, np.ndarray], np.ndarray, list[str]]] = []
         size = 0
         block = self.shuffle_buffer if shuffle else batch_size
@@ -230,37 +327,56 @@ class Yt8mStream:
 @DATASETS.register("yt8m", params=Yt8mParams, task="yt8m",
                    description="YouTube-8M video-level features from TFRecord shards (bundled real sample by default)")
 def build_yt8m(p: Yt8mParams) -> DataBundle:
-    """Build the splits; see ``Yt8mParams``. ``info`` holds records per split, the features used and
-    the corrupt records skipped."""
+    """Build the splits; see ``Yt8mParams``. ``info`` holds records per split, the features used, the
+    corrupt records skipped and the non-finite values replaced (cached splits; a stream counts them
+    as it reads, in ``Yt8mStream.skipped`` / ``.nonfinite``)."""
     from ..readers.vocabulary import load_bundled_vocabulary, load_vocabulary
 
     split_files = {"train": _files(p.train, "train"), "valid": _files(p.valid, "valid")}
     if p.test is not None:
         split_files["test"] = _files(p.test, "test")
+    if p.train_limit is not None and p.streaming:
+        raise ConfigError("config key 'data.train_limit': needs data.streaming: false (the subset is drawn from the "
+                          "cached training split), found streaming: true")
     id_key = "auto" if p.id_key in ("id", "video_id") else p.id_key
     if p.features == "auto":
-        features = _detect_features(split_files["train"][0], id_key)
+        features = _detect_features(split_files["train"], id_key, p.skip_corrupt)
     else:
-        first = _detect_features(split_files["train"][0], id_key) if any(
+        first = _detect_features(split_files["train"], id_key, p.skip_corrupt) if any(
             f not in VIDEO_FEATURE_SIZES for f in p.features) else {}
         features = {f: VIDEO_FEATURE_SIZES.get(f) or first[f] for f in p.features}
     groups = _modalities(features)
     splits: dict[str, Any] = {}
     records: dict[str, int] = {}
     skipped: dict[str, int] = {}
+    nonfinite: dict[str, int] = {}
     for split, files in split_files.items():
         if p.streaming:
-            n, bad = _count_records(files, p.skip_corrupt)
+            # Only the framing headers are read here (see count_records): the stream starts at once.
+            n, bad, nf = _count_records(files, p.skip_corrupt), 0, 0
             splits[split] = Yt8mStream(files, features, groups, p.num_classes, p.shuffle_buffer, p.skip_corrupt, n,
-                                       id_key, p.input_norm, p.shard_by)
+                                       id_key, p.input_norm, p.shard_by, p.nonfinite)
         else:
-            batch = VideoBatch.concat([read_video_shard(f, features=features, id_key=id_key,
-                                                        skip_corrupt=p.skip_corrupt) for f in files])
+            shards = [read_video_shard(f, features=features, id_key=id_key, skip_corrupt=p.skip_corrupt) for f in files]
+            nf = sum(replace_nonfinite(shard, p.nonfinite) for shard in shards)
+            batch = VideoBatch.concat(shards)
             feats, labels = _to_arrays(batch, groups, p.num_classes, p.input_norm)
-            splits[split] = ArrayDataset(feats, labels, batch.ids)
+            ds = ArrayDataset(feats, labels, batch.ids)
             n, bad = len(batch), batch.skipped
+            if split == "train" and p.train_limit is not None:
+                if p.train_limit > n:
+                    raise ConfigError(f"config key 'data.train_limit': at most the {n} training records, "
+                                      f"found {p.train_limit}")
+                # The first N of one seeded permutation of the whole split: nested for growing N.
+                order = np.random.default_rng(p.subset_seed).permutation(n)
+                ds = ds.subset(np.sort(order[: p.train_limit]))
+                log.info("yt8m: training on %d of %d records (data.train_limit, subset_seed %d)",
+                         p.train_limit, n, p.subset_seed)
+                n = p.train_limit
+            splits[split] = ds
         records[split] = n
         skipped[split] = bad
+        nonfinite[split] = nf
         if bad:
             log.warning("yt8m: skipped %d corrupt records in the %s split", bad, split)
     names = load_vocabulary(p.vocabulary) if p.vocabulary else load_bundled_vocabulary()
@@ -270,5 +386,6 @@ def build_yt8m(p: Yt8mParams) -> DataBundle:
         modalities={m: ModalitySpec(sum(features[f] for f in fs)) for m, fs in groups.items()},
         task=TaskSpec("multilabel", p.num_classes, class_names),
         info={"records": records, "features": list(features), "input_norm": p.input_norm, "skipped_corrupt": skipped,
-              "files": {k: len(v) for k, v in split_files.items()}, "streaming": p.streaming},
+              "nonfinite_replaced": nonfinite, "files": {k: len(v) for k, v in split_files.items()}, "streaming": p.streaming,
+              "train_limit": p.train_limit},
     )
