@@ -9,6 +9,7 @@ type-checked the same way.
 from __future__ import annotations
 
 import copy
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,15 +29,15 @@ class TrainConfig(Params):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)  # global batch: divided across processes under torchrun
     optimizer: Literal["adamw", "adam"] = "adamw"
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
+    learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.01, ge=0, allow_inf_nan=False)
     schedule: Literal["none", "cosine", "step"] = "none"
-    warmup_epochs: float = Field(0.0, ge=0)
+    warmup_epochs: float = Field(0.0, ge=0, allow_inf_nan=False)
     step_size: int = Field(10, ge=1)  # epochs between decays for schedule=step
-    gamma: float = Field(0.1, gt=0)
-    grad_clip: float | None = Field(1.0, gt=0)
+    gamma: float = Field(0.1, gt=0, allow_inf_nan=False)
+    grad_clip: float | None = Field(1.0, gt=0, allow_inf_nan=False)
     loss: Literal["auto", "cross_entropy", "bce", "l1", "mse"] = "auto"
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
     monitor: str | None = None  # validation metric for best checkpoint/early stopping; task default
     patience: int | None = Field(None, ge=1)  # epochs without improvement before stopping
     # The checkpoint kept as best.pt and evaluated: "best" by the validation monitor, or "last": the
@@ -74,14 +75,92 @@ class Config(Params):
 SECTIONS = ("data", "model", "train", "eval")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses duplicate keys (YAML would silently keep the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key; the base class reports it
+                break
+            if duplicate:
+                raise ConfigError(f"duplicate key '{key}' (line {key_node.start_mark.line + 1}); "
+                                  f"each key may appear once per section")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
+
+# A config is a few hundred values; anchors and aliases may share nodes, but a tree that expands to
+# more than this many values (a "billion laughs" alias bomb) is refused before anything walks it.
+MAX_CONFIG_VALUES = 100_000
+
+
+def _expanded_size(value: Any, memo: dict[int, int], depth: int = 0) -> int:
+    """How many values ``value`` has once aliases are expanded, counted once per shared node."""
+    if depth > 100:
+        raise ConfigError("config nested more than 100 levels deep")
+    if not isinstance(value, (dict, list)):
+        return 1
+    key = id(value)
+    if key not in memo:
+        items = list(value.keys()) + list(value.values()) if isinstance(value, dict) else value
+        memo[key] = 1 + sum(_expanded_size(v, memo, depth + 1) for v in items)
+    return memo[key]
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text -> Python values, refusing duplicate keys and alias bombs.
+
+    Args:
+        text: the YAML.
+        where: the file or ``--set`` item, for error messages.
+
+    Raises:
+        ConfigError: invalid YAML, a duplicate key, or a tree of more than ``MAX_CONFIG_VALUES`` values.
+    """
+    try:
+        value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: not valid YAML (nested too deeply)") from None
+    try:
+        size = _expanded_size(value, {})
+    except (ConfigError, RecursionError):
+        raise ConfigError(f"{where}: nested more than 100 levels deep") from None
+    if size > MAX_CONFIG_VALUES:
+        raise ConfigError(f"{where}: expands to {size:,} values (YAML aliases); a config holds at most "
+                          f"{MAX_CONFIG_VALUES:,}")
+    return value
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file as a dict (see ``parse_yaml``).
+
+    Raises:
+        ConfigError: missing, unreadable, not UTF-8, invalid YAML, or not a mapping of sections.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected a YAML config file")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); a config is a UTF-8 YAML file") from None
+    raw = parse_yaml(text, str(path))
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
     return raw
@@ -95,8 +174,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=5")
         try:
-            value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
+            value = parse_yaml(text, f"--set {key}") if text else ""
+        except ConfigError as e:
+            if "not valid YAML" not in str(e):
+                raise
             value = text
         node = raw
         parts = key.split(".")
@@ -109,8 +190,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 50, 50
+
+
 def _describe(value: Any) -> str:
-    text = repr(value)
+    # reprlib bounds the work as well as the text: a full repr of an aliased tree is exponential
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
