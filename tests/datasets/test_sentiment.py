@@ -111,3 +111,40 @@ def test_mult_pickle_cleans_pads_and_normalises(tmp_path):
     assert a.shape == (n, 4, 4) and b.train.masks["audio"].all()  # real steps moved to the front
     assert np.isfinite(a).all()
     assert len(b.valid) == n and len(b.test) == n and b.task.num_classes == 7
+
+
+def _pickle_with_scores(tmp_path, scores):
+    """A MulT-layout pickle whose train split carries ``scores`` (valid/test: finite scores)."""
+    rng = np.random.default_rng(1)
+    n = len(scores)
+
+    def split(offset, s):
+        return {"text": rng.normal(size=(n, 3, 2)).astype(np.float32),
+                "audio": rng.normal(size=(n, 3, 2)).astype(np.float32),
+                "vision": rng.normal(size=(n, 3, 2)).astype(np.float32),
+                "labels": np.asarray(s, np.float32).reshape(n, 1, 1),
+                "id": np.array([[f"v{offset + i}", "0", "1"] for i in range(n)], dtype=object)}
+
+    path = tmp_path / "scores.pkl"
+    ok = np.linspace(-3, 3, n)
+    path.write_bytes(pickle.dumps({"train": split(0, scores), "valid": split(100, ok), "test": split(200, ok)}))
+    return str(path)
+
+
+@pytest.mark.parametrize("scheme", ["3class", "2class_non0", "5class", "7class", "regression"])
+def test_nonfinite_scores_are_dropped_counted_and_named(tmp_path, caplog, scheme):
+    scores = [-2.0, np.nan, 0.5, np.inf, 1.0, 3.0]
+    with caplog.at_level("WARNING"):
+        b = build("mult", path=_pickle_with_scores(tmp_path, scores), label_scheme=scheme)
+    assert b.info["dropped_nonfinite_score"] == 2
+    assert len(b.train) == 4  # no zero score among the finite ones
+    assert "v1[0:1]" not in b.train.ids and "v3[0:1]" not in b.train.ids  # MulT ids: video[start:end]
+    assert np.isfinite(np.asarray(b.train.labels, np.float64)).all()
+    assert "2 segments with a non-finite sentiment score dropped: v1[0:1], v3[0:1]" in caplog.text
+
+
+def test_scores_outside_the_scale_are_refused_naming_the_segment(tmp_path):
+    from modalfuse.errors import DataError
+
+    with pytest.raises(DataError, match=r"segment 'v2\[0:1\]': sentiment score 4.5 is outside \[-3, 3\]"):
+        build("mult", path=_pickle_with_scores(tmp_path, [-2.0, 0.5, 4.5, 1.0]))

@@ -6,7 +6,10 @@ features per modality), then the same steps run for all of them:
 
 1. *context* (utterance-level data only): each segment's features become ``[2c+1, D]``, its
    neighbours in the same video by start time around the centre index ``c``, with a mask;
-2. NaN and +-inf are replaced by 0 and counted (logged, and in ``info["nonfinite_replaced"]``);
+2. NaN and +-inf features are replaced by 0 and counted (logged, and in ``info["nonfinite_replaced"]``);
+   a segment whose *score* is not finite is dropped and counted (a warning names the segments,
+   ``info["dropped_nonfinite_score"]``), and a finite score outside [-3, 3] is an error naming the
+   segment;
 3. *folds* split by video (``folds.py``); pickles keep their own splits unless ``folds`` is set;
 4. the *label scheme* maps scores to classes or keeps them for regression (``labels.py``);
 5. *normalize*: z-scores per feature with the training split's mean and standard deviation over
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,7 @@ import numpy as np
 from pydantic import Field
 
 from ..config import Params
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..registry import DATASETS
 from .base import ArrayDataset, DataBundle, ModalitySpec
 from .folds import SPLITS, assign_splits, bundled_file
@@ -83,7 +86,7 @@ class PickleParams(SentimentParams):
 
 
 @dataclass
-class _Table:
+class SentimentTable:
     """All segments of a source, before splitting."""
 
     ids: list[str]
@@ -95,12 +98,13 @@ class _Table:
     utterance_level: bool
     source: str
     splits: dict[str, np.ndarray] | None = None  # given by the source (pickles)
+    extra_info: dict[str, Any] = field(default_factory=dict)  # source-specific, merged into the bundle's info
 
 
 # ----------------------------------------------------------------------------- sources
 
 
-def _from_packed(path: str, seq_len: int) -> _Table:
+def table_from_packed(path: str, seq_len: int) -> SentimentTable:
     from ..prepare.cmu_sdk import PackedDataset
 
     with PackedDataset(path) as p:
@@ -110,7 +114,7 @@ def _from_packed(path: str, seq_len: int) -> _Table:
                 features[m] = p.vectors(m).astype(np.float32)
             else:
                 features[m], masks[m] = p.padded(m, seq_len)
-        return _Table(
+        return SentimentTable(
             ids=p.ids,
             videos=p.videos,
             starts=p.intervals[:, 0].copy(),
@@ -145,7 +149,7 @@ def _fit_length(x: np.ndarray, mask: np.ndarray, seq_len: int) -> tuple[np.ndarr
     )
 
 
-def _from_pickle(path: str, layout: str, seq_len: int) -> _Table:
+def _from_pickle(path: str, layout: str, seq_len: int) -> SentimentTable:
     from ..readers.pickles import read_sentiment_pickle
 
     splits = read_sentiment_pickle(path, layout)
@@ -157,7 +161,7 @@ def _from_pickle(path: str, layout: str, seq_len: int) -> _Table:
         masks[m] = np.concatenate([p[1] for p in parts])
     sizes = [len(d["scores"]) for d in splits.values()]
     bounds = np.cumsum([0, *sizes])
-    return _Table(
+    return SentimentTable(
         ids=[i for d in splits.values() for i in d["ids"]],
         videos=[v for d in splits.values() for v in d["videos"]],
         starts=np.zeros(bounds[-1]),  # pickles carry no times; context is for utterance-level data
@@ -173,7 +177,7 @@ def _from_pickle(path: str, layout: str, seq_len: int) -> _Table:
 # ----------------------------------------------------------------------------- shared steps
 
 
-def _with_context(table: _Table, context: int) -> None:
+def _with_context(table: SentimentTable, context: int) -> None:
     """Replace ``[N, D]`` features by ``[N, 2c+1, D]`` windows of same-video neighbours."""
     n = len(table.ids)
     videos = np.asarray(table.videos)
@@ -194,7 +198,7 @@ def _with_context(table: _Table, context: int) -> None:
         table.masks[m] = ok.copy()
 
 
-def _replace_nonfinite(table: _Table) -> dict[str, int]:
+def _replace_nonfinite(table: SentimentTable) -> dict[str, int]:
     counts = {}
     for m, x in table.features.items():
         bad = ~np.isfinite(x)
@@ -203,6 +207,39 @@ def _replace_nonfinite(table: _Table) -> dict[str, int]:
             x[bad] = 0.0
             log.warning("%s: %d non-finite values in '%s' replaced by 0", table.source, counts[m], m)
     return counts
+
+
+SCORE_RANGE = (-3.0, 3.0)  # CMU-MOSI / CMU-MOSEI sentiment scale
+
+
+def _check_scores(table: SentimentTable) -> np.ndarray:
+    """Non-finite scores are dropped and counted; finite scores outside [-3, 3] are refused.
+
+    A NaN score is a missing annotation: it would otherwise become "neutral" (3class), "negative"
+    (2class_non0) or an index error (5/7class). A finite score outside the scale means a wrong file
+    or a wrong scale, which no label scheme can repair.
+
+    Returns:
+        ``[N]`` bool, True where the score is finite.
+
+    Raises:
+        DataError: naming the source and the first segment whose score is outside [-3, 3].
+    """
+    scores = np.asarray(table.scores, np.float64).reshape(-1)
+    finite = np.isfinite(scores)
+    lo, hi = SCORE_RANGE
+    bad = np.flatnonzero(finite & ((scores < lo - 1e-6) | (scores > hi + 1e-6)))
+    if len(bad):
+        i = bad[0]
+        raise DataError(
+            f"{table.source}: segment '{table.ids[i]}': sentiment score {scores[i]:g} is outside "
+            f"[{lo:g}, {hi:g}] ({len(bad)} segments out of range)"
+        )
+    if not finite.all():
+        missing = [table.ids[i] for i in np.flatnonzero(~finite)]
+        log.warning("%s: %d segments with a non-finite sentiment score dropped: %s%s", table.source,
+                    len(missing), ", ".join(missing[:5]), " ..." if len(missing) > 5 else "")
+    return finite
 
 
 def _normalize(features: dict[str, np.ndarray], masks: dict[str, np.ndarray], train: np.ndarray) -> dict[str, Any]:
@@ -237,7 +274,7 @@ def apply_normalization(ds: ArrayDataset, stats: dict[str, Any]) -> None:
     _scale(ds.features, ds.masks, stats)
 
 
-def _build(table: _Table, p: SentimentParams, default_folds: str) -> DataBundle:
+def build_splits(table: SentimentTable, p: SentimentParams, default_folds: str) -> DataBundle:
     if p.context:
         if not table.utterance_level:
             raise ConfigError(
@@ -259,9 +296,11 @@ def _build(table: _Table, p: SentimentParams, default_folds: str) -> DataBundle:
             table.videos, folds, valid_fraction=p.valid_fraction, test_fraction=p.test_fraction, seed=p.seed
         )
 
-    labels, keep = apply_scheme(table.scores, p.label_scheme, p.neutral_band)
+    finite = _check_scores(table)
+    labels, keep = apply_scheme(np.where(finite, table.scores, 0.0), p.label_scheme, p.neutral_band)
     full_labels = np.zeros(len(keep), labels.dtype)
     full_labels[keep] = labels
+    keep &= finite
     index = {s: ix[keep[ix]] for s, ix in index.items()}
 
     stats = _normalize(table.features, table.masks, index["train"]) if p.normalize else None
@@ -284,9 +323,11 @@ def _build(table: _Table, p: SentimentParams, default_folds: str) -> DataBundle:
         "folds": folds,
         "segments": {s: int(len(ix)) for s, ix in index.items()},
         "videos": {s: len({table.videos[i] for i in ix}) for s, ix in index.items()},
-        "dropped_by_label_scheme": int((~keep).sum()),
+        "dropped_by_label_scheme": int((~keep & finite).sum()),
+        "dropped_nonfinite_score": int((~finite).sum()),
         "nonfinite_replaced": nonfinite,
         "normalization": stats,
+        **table.extra_info,
     }
     return DataBundle(
         train=split(index["train"]),
@@ -307,16 +348,16 @@ def _build(table: _Table, p: SentimentParams, default_folds: str) -> DataBundle:
     description="CMU-MOSI utterance-level text/audio/video features (Poria et al. 2017), bundled",
 )
 def build_mosi(params: MosiParams) -> DataBundle:
-    table = _from_packed(str(bundled_file(MOSI_PACKED)), params.seq_len)
+    table = table_from_packed(str(bundled_file(MOSI_PACKED)), params.seq_len)
     table.source = "mosi (bundled)"
-    return _build(table, params, default_folds=str(bundled_file(MOSI_FOLDS)))
+    return build_splits(table, params, default_folds=str(bundled_file(MOSI_FOLDS)))
 
 
 @DATASETS.register(
     "packed", params=PackedParams, description="a packed dataset from 'modalfuse prepare cmu-sdk'"
 )
 def build_packed(params: PackedParams) -> DataBundle:
-    return _build(_from_packed(params.path, params.seq_len), params, default_folds="random")
+    return build_splits(table_from_packed(params.path, params.seq_len), params, default_folds="random")
 
 
 @DATASETS.register(
@@ -330,16 +371,16 @@ def build_cmu_sdk(params: CmuSdkParams) -> DataBundle:
     with tempfile.TemporaryDirectory(prefix="modalfuse-cmu-sdk-") as tmp:
         out = str(Path(tmp) / "aligned.h5")
         prepare_cmu_sdk(params.sequences, params.labels, params.align_to, out, workers=params.workers)
-        table = _from_packed(out, params.seq_len)
+        table = table_from_packed(out, params.seq_len)
     table.source = params.labels
-    return _build(table, params, default_folds="random")
+    return build_splits(table, params, default_folds="random")
 
 
 @DATASETS.register("mmsa", params=PickleParams, description="an MMSA pickle (aligned_50.pkl, unaligned_50.pkl)")
 def build_mmsa(params: PickleParams) -> DataBundle:
-    return _build(_from_pickle(params.path, "mmsa", params.seq_len), params, default_folds="random")
+    return build_splits(_from_pickle(params.path, "mmsa", params.seq_len), params, default_folds="random")
 
 
 @DATASETS.register("mult", params=PickleParams, description="a MulT pickle (mosei_senti_data.pkl)")
 def build_mult(params: PickleParams) -> DataBundle:
-    return _build(_from_pickle(params.path, "mult", params.seq_len), params, default_folds="random")
+    return build_splits(_from_pickle(params.path, "mult", params.seq_len), params, default_folds="random")
