@@ -8,6 +8,7 @@ import importlib
 MODULES = (
     "modalfuse.datasets.synthetic",
     "modalfuse.datasets.sentiment",
+    "modalfuse.datasets.mosi_words",
     "modalfuse.datasets.yt8m",
     "modalfuse.models.encoders",
     "modalfuse.models.fusions",
