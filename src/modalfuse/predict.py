@@ -100,7 +100,7 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
     from .config import build_config
     from .datasets import build_data
     from .datasets.loader import eval_batches
-    from .training.runfiles import atomic_write_text
+    from .training.runfolder import atomic_write_text
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from modalfuse.training import train
-from modalfuse.training.runfiles import load_checkpoint
+from modalfuse.training.runfolder import load_checkpoint
 
 BASE = {
     "data": {"name": "synthetic", "n_train": 1500, "n_valid": 400, "n_test": 800},

@@ -31,7 +31,7 @@ import yaml
 from ..config import apply_overrides, build_config, load_yaml
 from ..errors import ConfigError, UserError, closest
 from ..listing import compare_preset_names
-from ..training.runfiles import read_jsonl, write_json
+from ..training.runfolder import read_jsonl, write_json
 from .analysis import ANALYSIS_FILE, analyze_run
 
 COMPARE_DIR = Path(__file__).resolve().parents[1] / "configs" / "compare"

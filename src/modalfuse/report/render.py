@@ -28,7 +28,7 @@ import yaml
 
 from ..errors import UserError
 from ..metrics import direction
-from ..training.runfiles import atomic_write_text, read_jsonl
+from ..training.runfolder import atomic_write_text, read_jsonl
 from .analysis import analyze_run, read_analysis
 
 COMPARE_FILE = "compare.json"

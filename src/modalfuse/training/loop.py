@@ -29,7 +29,7 @@ from ..datasets.loader import eval_batches, move_batch, num_train_batches, train
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
 from . import distributed
-from .runfiles import (append_jsonl, atomic_write_text, load_checkpoint, read_jsonl, rng_state, save_checkpoint,
+from .runfolder import (append_jsonl, atomic_write_text, load_checkpoint, read_jsonl, rng_state, save_checkpoint,
                        set_rng_state, write_json)
 
 

@@ -18,7 +18,7 @@ from ..listing import PRESET_DIR
 from ..models import build_model, count_parameters
 from . import distributed
 from .loop import fit, predict_split, seed_everything, split_metrics
-from .runfiles import load_checkpoint, new_run_dir, write_json, write_yaml
+from .runfolder import load_checkpoint, new_run_dir, write_json, write_yaml
 
 log = logging.getLogger("modalfuse")
 
