@@ -154,3 +154,56 @@ def test_bad_bundle_is_one_error(tmp_path):
     np.savez(bad, ids=np.array(["a[0]"]))
     with pytest.raises(DataError, match="not a mosi-words bundle"):
         build(words=str(bad))
+
+
+# ----------------------------------------------------------------------------- presets
+
+from modalfuse.training.run import PRESET_DIR  # noqa: E402
+
+WORD_PRESETS = sorted(p.stem for p in (PRESET_DIR / "mosi-words").glob("*.yaml"))
+
+
+def test_every_word_preset_exists_with_its_command():
+    assert set(WORD_PRESETS) >= {"text", "audio", "video", "late", "early", "attention"}
+    for name in WORD_PRESETS:
+        first = (PRESET_DIR / "mosi-words" / f"{name}.yaml").read_text().splitlines()[0]
+        assert first == f"# modalfuse train mosi-words/{name}"
+    compare = (PRESET_DIR / "compare" / "mosi-words.yaml").read_text()
+    assert compare.splitlines()[0] == "# modalfuse compare mosi-words"
+    assert all(f"mosi-words/{n}" in compare for n in ("text", "audio", "video", "late", "early", "attention"))
+
+
+@pytest.mark.parametrize("name", WORD_PRESETS)
+def test_word_presets_build_and_select_on_validation(name):
+    import torch
+
+    from modalfuse.config import build_config, load_yaml
+    from modalfuse.datasets.base import ModalitySpec, TaskSpec
+    from modalfuse.models import build_model
+
+    cfg = build_config(load_yaml(PRESET_DIR / "mosi-words" / f"{name}.yaml"))
+    assert cfg.data["name"] == "mosi-words" and cfg.train.select == "best" and cfg.train.patience
+    mods = {"text": ModalitySpec(301, 50), "audio": ModalitySpec(73, None), "video": ModalitySpec(100, None)}
+    model = build_model(cfg.model, mods, TaskSpec("multiclass", 3))
+    mask = torch.zeros(2, 50, dtype=torch.bool)
+    mask[:, :7] = True
+    out = model({"text": torch.randn(2, 50, 301), "audio": torch.randn(2, 73), "video": torch.randn(2, 100)},
+                {"text": mask})
+    assert out["logits"].shape == (2, 3) and torch.isfinite(out["logits"]).all()
+
+
+@pytest.mark.slow
+def test_attention_preset_trains_on_words(tmp_path):
+    import json
+
+    from modalfuse.training.run import train
+
+    folder = tmp_path / "run"
+    train("mosi-words/attention", run_dir=folder, quiet=True,
+          overrides=["train.epochs=1", "train.progress=none", "data.seq_len=12", "model.encoder.d_model=8",
+                     "model.encoder.heads=2", "model.encoder.ff_dim=8", "model.fusion.d_model=8",
+                     "model.fusion.heads=2", "model.head_hidden=[8]"])
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert 0 <= metrics["test"]["accuracy"] <= 1
+    info = json.loads((folder / "data.json").read_text())["info"]
+    assert info["text"]["seq_len"] == 12 and info["text"]["truncated_segments"] > 0
