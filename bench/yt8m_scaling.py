@@ -158,7 +158,7 @@ def analyse(args: argparse.Namespace) -> dict:
             runs = [r for r in _runs(size_dir) if _finished(r)]
             if not runs:
                 continue
-            n_train = json.loads((runs[0] / "data.json").read_text()).get("records", {}).get("train")
+            n_train = json.loads((runs[0] / "data.json").read_text())["info"]["records"]["train"]
             tops = [_topk(r, data) for r in runs]
             full = [gap_topk(s, h, positives.sum()) for s, h in tops]
             boot = np.empty((args.bootstrap, len(tops)))

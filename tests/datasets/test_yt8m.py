@@ -136,3 +136,125 @@ def test_split_by_file_reads_only_each_ranks_own_shards(mf_std_files, monkeypatc
         per_rank.append((set(read), ids))
     assert per_rank[0][0].isdisjoint(per_rank[1][0]) and len(per_rank[0][0]) == len(per_rank[1][0]) == 2
     assert sorted(per_rank[0][1] + per_rank[1][1]) == [f"v{i:04d}" for i in range(n)]
+
+
+# --------------------------------------------------------------------------- hardening (issue 17)
+
+
+def _write(path, records):
+    with TFRecordWriter(path) as w:
+        for rec in records:
+            w.write(encode_example(rec))
+
+
+def _rec(i, rgb=1024, audio=128, value=None):
+    rng = np.random.default_rng(i)
+    r = rng.standard_normal(rgb).astype(np.float32)
+    if value is not None:
+        r[5] = value
+    return {"id": f"v{i:04d}", "labels": np.array([i % 5]), "mean_rgb": r,
+            "mean_audio": rng.standard_normal(audio).astype(np.float32)}
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_nonfinite_features_are_replaced_counted_and_named(tmp_path, caplog, streaming):
+    from modalfuse.errors import DataError
+
+    _write(tmp_path / "a.tfrecord", [_rec(0), _rec(1, value=np.nan), _rec(2, value=np.inf), _rec(3)])
+    path = str(tmp_path / "a.tfrecord")
+    with caplog.at_level("WARNING"):
+        bundle = build(Yt8mParams(train=path, valid=path, test=None, num_classes=5, streaming=streaming))
+        if streaming:
+            feats = np.concatenate([b["features"]["rgb"].numpy() for b in
+                                    bundle.train.iter_batches(4, shuffle=False, seed=0, epoch=0)])
+            assert bundle.train.nonfinite == 2
+        else:
+            feats = bundle.train.features["rgb"]
+            assert bundle.info["nonfinite_replaced"] == {"train": 2, "valid": 2}
+    assert np.isfinite(feats).all() and feats[1, 5] == 0 and feats[2, 5] == 0
+    assert f"{path}: 2 non-finite values of 'mean_rgb' in 2 records (first: record 1 (id 'v0001'))" in caplog.text
+    with pytest.raises(DataError, match=r"a\.tfrecord: record 1 \(id 'v0001'\): feature 'mean_rgb' holds 2 non-finite"):
+        bundle = build(Yt8mParams(train=path, valid=path, test=None, num_classes=5, nonfinite="error",
+                                  streaming=streaming))
+        list(bundle.train.iter_batches(4, shuffle=False, seed=0, epoch=0))
+
+
+def _corrupt_first_record(path):
+    raw = bytearray(open(path, "rb").read())
+    raw[20] ^= 0xFF  # inside the first record's payload: its data CRC no longer matches
+    open(path, "wb").write(bytes(raw))
+
+
+def test_skip_corrupt_also_covers_the_first_record_of_the_first_train_shard(tmp_path):
+    from modalfuse.errors import DataError
+
+    _write(tmp_path / "a.tfrecord", [_rec(i) for i in range(3)])
+    _corrupt_first_record(tmp_path / "a.tfrecord")
+    path = str(tmp_path / "a.tfrecord")
+    bundle = build(Yt8mParams(train=path, valid=path, test=None, num_classes=5, skip_corrupt=True))
+    assert len(bundle.train) == 2 and bundle.info["skipped_corrupt"]["train"] == 1
+    with pytest.raises(DataError, match=r"a\.tfrecord: corrupt record at byte offset 0: data CRC mismatch"):
+        build(Yt8mParams(train=path, valid=path, test=None, num_classes=5))
+    # a first shard without any good record: detection moves on to the next shard
+    _write(tmp_path / "b.tfrecord", [_rec(7)])
+    _corrupt_first_record(tmp_path / "b.tfrecord")
+    glob_ = f"{tmp_path / 'b.tfrecord'},{path}"
+    assert len(build(Yt8mParams(train=glob_, valid=path, test=None, num_classes=5, skip_corrupt=True)).train) == 2
+
+
+def test_feature_size_mismatch_names_the_shard_that_differs(tmp_path):
+    from modalfuse.errors import DataError
+
+    _write(tmp_path / "train.tfrecord", [_rec(0, rgb=1000)])
+    _write(tmp_path / "valid.tfrecord", [_rec(1)])
+    with pytest.raises(DataError, match=r"train\.tfrecord: record 0 \(id 'v0000'\): feature 'mean_rgb' has 1000 "
+                                        r"values, expected the official 1024"):
+        build(Yt8mParams(train=str(tmp_path / "train.tfrecord"), valid=str(tmp_path / "valid.tfrecord"), test=None,
+                         num_classes=5))
+    _write(tmp_path / "train.tfrecord", [_rec(0)])
+    _write(tmp_path / "valid.tfrecord", [_rec(1, audio=100)])
+    with pytest.raises(DataError, match=r"valid\.tfrecord: record id 'v0001': feature 'mean_audio' has 100 values, "
+                                        r"expected 128"):
+        build(Yt8mParams(train=str(tmp_path / "train.tfrecord"), valid=str(tmp_path / "valid.tfrecord"), test=None,
+                         num_classes=5))
+
+
+def test_stream_length_comes_from_the_framing_headers(tmp_path, mf_std_files):
+    from modalfuse.datasets.yt8m import _bundled_files, count_records
+    from modalfuse.errors import DataError
+    from modalfuse.readers.tfrecord import ReadStats, frames, open_buffer
+
+    for path in _bundled_files("train"):
+        stats = ReadStats()
+        for _ in frames(open_buffer(path), path, stats=stats):
+            pass
+        assert count_records(path) == stats.records > 0
+    _write(tmp_path / "a.tfrecord", [_rec(i) for i in range(3)])
+    _corrupt_first_record(tmp_path / "a.tfrecord")
+    assert count_records(str(tmp_path / "a.tfrecord")) == 3  # payloads are not read (nor their CRCs checked)
+    raw = open(tmp_path / "a.tfrecord", "rb").read()
+    (tmp_path / "cut.tfrecord").write_bytes(raw[:-10])
+    size = len(raw) // 3
+    with pytest.raises(DataError, match=rf"cut\.tfrecord: corrupt record at byte offset {2 * size}: truncated"):
+        count_records(str(tmp_path / "cut.tfrecord"))
+    # skip_corrupt falls back to the checked walk: the bad first payload and the cut tail are both skipped
+    assert count_records(str(tmp_path / "cut.tfrecord"), skip_corrupt=True) == 1
+
+
+def test_train_limit_takes_nested_seeded_subsets(mf_std_files):
+    from modalfuse.errors import ConfigError
+
+    glob_, n = mf_std_files
+
+    def ids(limit, seed=0):
+        p = Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10, train_limit=limit, subset_seed=seed)
+        bundle = build(p)
+        assert len(bundle.train) == bundle.info["records"]["train"] == (limit or n)
+        return set(bundle.train.ids)
+
+    small, mid, full = ids(20), ids(60), ids(None)
+    assert small < mid < full and ids(20) == small and ids(20, seed=1) != small
+    with pytest.raises(ConfigError, match=rf"data\.train_limit': at most the {n} training records, found {n + 1}"):
+        ids(n + 1)
+    with pytest.raises(ConfigError, match=r"data\.train_limit': needs data\.streaming: false"):
+        build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10, train_limit=5, streaming=True))
