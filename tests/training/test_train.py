@@ -104,7 +104,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
     assert run_dir is not None, "the run did not finish epoch 1 in time"
     assert not (run_dir / "metrics.json").exists(), "the run finished before it was killed"
 
-    resumed = subprocess.run([sys.executable, "-m", "modalfuse", "train", str(config), "--resume", str(run_dir)],
+    resumed = subprocess.run([sys.executable, "-m", "modalfuse", "train", str(run_dir / "config.yaml"), "--resume", str(run_dir)],
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert _metrics(run_dir) == _metrics(full_dir)
@@ -125,11 +125,11 @@ def test_log_mode_reports_progress_inside_long_epochs(tmp_path, monkeypatch, cap
 
 def test_resume_may_change_only_runtime_settings(tmp_path):
     run = _train(tmp_path, "run", "train.epochs=2")
-    (run / "metrics.json").unlink()  # as if it had stopped before writing its final metrics
+    (run / "run.json").unlink()  # as if it had stopped before writing its completion marker
     with pytest.raises(Exception, match="'train.learning_rate' cannot change in a resumed run"):
-        train(BASE, overrides=["train.learning_rate=0.1"], resume=run, quiet=True)
-    train(BASE, overrides=["train.threads=1", "train.progress=none"], resume=run, quiet=True)
-    assert (run / "metrics.json").is_file()
+        train(None, overrides=["train.learning_rate=0.1"], resume=run, quiet=True)
+    train(None, overrides=["train.threads=1", "train.progress=none"], resume=run, quiet=True)
+    assert (run / "run.json").is_file()
     saved = (run / "config.yaml").read_text()
     assert "threads: 1" in saved and "learning_rate: 0.003" in saved
 
@@ -138,8 +138,9 @@ def test_resume_before_the_first_checkpoint_logs_each_epoch_once(tmp_path):
     # A run killed after appending epoch 1's log line but before writing its checkpoint.
     run = _train(tmp_path, "run", "train.epochs=1")
     (run / "metrics.json").unlink()
+    (run / "run.json").unlink()
     for p in (run / "checkpoints").iterdir():
         p.unlink()
-    train(BASE, resume=run, quiet=True)
+    train(None, resume=run, quiet=True)
     rows = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows == [1]

@@ -29,8 +29,8 @@ from ..datasets.loader import eval_batches, move_batch, num_train_batches, train
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
 from . import distributed
-from .runfolder import (append_jsonl, atomic_write_text, load_checkpoint, read_jsonl, rng_state, save_checkpoint,
-                       set_rng_state, write_json)
+from .runfolder import (METRICS, PER_CLASS, append_jsonl, atomic_write_text, load_checkpoint, nonfinite_parameters,
+                        read_jsonl, rng_state, save_checkpoint, set_rng_state, write_completion, write_json)
 
 
 class TrainingStopped(UserError):
@@ -226,12 +226,30 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
              "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0, "train_seconds": 0.0}
 
-    def checkpoint(path: Path) -> None:
-        """Called on every rank (each rank's RNG state is kept); only rank 0 writes."""
-        rngs = distributed.gather(d, rng_state())
+    def checkpoint(path: Path, *, resumable: bool = True) -> None:
+        """Called on every rank (each rank's RNG state is kept); only rank 0 writes.
+
+        ``last.pt`` is resumable (optimizer, schedule, RNG and loop state); ``best.pt`` keeps what
+        evaluation needs, the weights and the config (the optimizer moments would double its size).
+        Non-finite weights are never written: the step that made them stops the run (exit 3) and the
+        previous checkpoints stay as they were. Every rank holds the same weights, so every rank
+        reaches the same verdict without a collective.
+        """
+        weights = model.state_dict()
+        bad = nonfinite_parameters(weights)
+        if bad:
+            last = ckpt_dir / "last.pt"
+            where = f"the last good checkpoint is {last}" if d.is_main and last.exists() else "no checkpoint was written"
+            raise TrainingStopped(f"non-finite weights ({len(bad)} tensors, e.g. '{bad[0]}') after epoch "
+                                  f"{state['epoch']}, step {state['step']}: stopped; {where} "
+                                  f"(try a lower train.learning_rate)", 3)
+        rngs = distributed.gather(d, rng_state()) if resumable else None
         if d.is_main:
+            if not resumable:
+                save_checkpoint(path, {"model": weights, "config": cfg.to_dict(), "epoch": state["epoch"]})
+                return
             save_checkpoint(path, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "model": weights, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "rng": rngs[0], "rng_ranks": rngs, "state": dict(state), "config": cfg.to_dict(),
             })
@@ -241,7 +259,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     # so only rank 0's node needs to see the run folder.
     ck = None
     if resume and d.is_main and (ckpt_dir / "last.pt").exists():
-        ck = load_checkpoint(ckpt_dir / "last.pt", map_location="cpu")
+        ck = load_checkpoint(ckpt_dir / "last.pt", map_location="cpu",
+                             need=("model", "optimizer", "scheduler", "scaler", "rng", "state", "config"))
     ck = distributed.broadcast(d, ck)
     if ck is not None:
         model.load_state_dict(ck["model"])
@@ -273,7 +292,9 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     # report where they are, once a minute.
     log_every = None if show_bar or tc.progress == "none" or not d.is_main else LOG_EVERY_SECONDS
     with _StopFlag() as stop:
-        while state["epoch"] < tc.epochs:
+        # a resumed run that had already stopped early (then crashed before its final files) does not train on
+        stopped_early = bool(tc.patience and state["bad_epochs"] >= tc.patience)
+        while state["epoch"] < tc.epochs and not stopped_early:
             epoch = state["epoch"]
             # --- train one epoch ---------------------------------------------------------------
             net.train()
@@ -396,7 +417,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                 log(f"epoch {epoch + 1}/{tc.epochs}  train_loss {row['train_loss']:.4f}  "
                     f"valid_{monitor} {valid[monitor]:.4f}{'  *' if improved else ''}  {seconds:.1f}s")
             if improved:
-                checkpoint(ckpt_dir / "best.pt")
+                checkpoint(ckpt_dir / "best.pt", resumable=False)
             checkpoint(ckpt_dir / "last.pt")
             if tc.patience and state["bad_epochs"] >= tc.patience:
                 log(f"early stopping: no better valid_{monitor} for {tc.patience} epochs")
@@ -417,10 +438,12 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
             results[split] = split_metrics(task, pred, cfg)
     if d.is_main:
         per_class = {s: {k: m.pop(k) for k in list(m) if k.startswith("per_class")} for s, m in results.items()}
-        write_json(run_dir / "metrics.json", results)
+        write_json(run_dir / METRICS, results)
         if any(per_class.values()):
-            write_json(run_dir / "per_class.json", per_class)
-        write_json(run_dir / "run.json", {
+            write_json(run_dir / PER_CLASS, per_class)
+        # the completion marker comes last: a crash before it leaves a resumable run, never a
+        # half-finished one that some commands call finished
+        write_completion(run_dir, {
             "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "monitor": monitor,
             "best_valid": state["best"], "train_seconds": state["train_seconds"],
             "world_size": d.world_size, "device": str(device),

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from ..config import Config, apply_overrides, build_config, load_yaml
 from ..datasets import DataBundle, build_data
 from ..datasets.base import ModalitySpec, TaskSpec
-from ..errors import UserError
+from ..errors import DataError, UserError
 from ..listing import PRESET_DIR
 from ..models import build_model, count_parameters
 from . import distributed
 from .loop import fit, predict_split, seed_everything, split_metrics
+from . import runfolder
+from .. import plugins
+from .loggers import banner
 from .runfolder import load_checkpoint, new_run_dir, write_json, write_yaml
 
 log = logging.getLogger("modalfuse")
@@ -47,50 +49,133 @@ def _echo(msg: str) -> None:
 RESUME_SETTINGS = ("train.threads", "train.progress", "train.num_workers", "train.device")
 
 
-def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = None, out: str | Path = "runs",
-          resume: str | Path | None = None, run_dir: str | Path | None = None, quiet: bool = False) -> Path | None:
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    """The first key path where two config dicts differ, as ``"key: A vs B"``, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            diff = _first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{prefix[:-1]}: {a!r} in the run, {b!r} in the config"
+
+
+def _resume_config(folder: Path, config: str | Path | dict[str, Any] | None,
+                   overrides: list[str]) -> Config:
+    """The config of an interrupted run, with only the settings a resume may change applied.
+
+    Raises:
+        UserError: not a resumable run folder, a setting that would change results, or a ``config``
+            that differs from the run's own.
+    """
+    if not (folder / runfolder.CONFIG).is_file():
+        raise UserError(f"{folder}: not a run folder (no {runfolder.CONFIG})")
+    if runfolder.is_finished(folder):
+        raise UserError(f"{folder}: this run already finished ({runfolder.COMPLETE} exists); nothing to resume")
+    raw = load_yaml(folder / runfolder.CONFIG)
+    plugins.require_run(folder)  # the plugin modules the run was trained with (plugins.json)
+    changed = [o.split("=", 1)[0].strip() for o in overrides]
+    fixed = [k for k in changed if k not in RESUME_SETTINGS]
+    if fixed:
+        raise UserError(f"--resume {folder}: '{fixed[0]}' cannot change in a resumed run (it would change its "
+                        f"results); only {', '.join(RESUME_SETTINGS)} can")
+    cfg = build_config(apply_overrides(raw, overrides))
+    if config is not None:  # the config named on the command line must be the run's own
+        given = config if isinstance(config, dict) else load_yaml(resolve_config_path(config))
+        mine, theirs = build_config(raw).to_dict(), build_config(given).to_dict()
+        for key in RESUME_SETTINGS:
+            section, name = key.split(".")
+            mine[section].pop(name, None)
+            theirs[section].pop(name, None)
+        diff = _first_difference(mine, theirs)
+        if diff:
+            raise UserError(f"--resume {folder}: the config given is not the run's ({diff}); resume with "
+                            f"`modalfuse train {folder / runfolder.CONFIG} --resume {folder}`")
+    return cfg
+
+
+def _validation_metric_names(task: TaskSpec) -> list[str]:
+    """The scalar metrics validation reports for ``task`` (what ``train.monitor`` may name), from
+    the metric functions themselves on two made-up samples."""
+    import numpy as np
+
+    from ..metrics import compute_metrics
+
+    c = max(task.num_classes, 2)
+    if task.kind == "multiclass":
+        outputs, labels = np.eye(2, c, dtype=np.float32), np.array([0, 1])
+    elif task.kind == "multilabel":
+        outputs, labels = np.eye(2, c, dtype=np.float32), np.eye(2, c, dtype=np.float32)
+    else:
+        outputs, labels = np.array([0.5, -0.5], np.float32), np.array([1.0, -1.0], np.float32)
+    metrics = compute_metrics(task.kind, outputs, labels, num_classes=c)
+    return sorted(k for k, v in metrics.items() if isinstance(v, (int, float, np.floating)))
+
+
+def check_monitor(cfg: Config, task: TaskSpec) -> None:
+    """Refuse a ``train.monitor`` that is not a validation metric of the task, before any epoch.
+
+    Raises:
+        ConfigError: naming the key, the closest metric and the available ones.
+    """
+    from ..errors import ConfigError, closest
+
+    if cfg.train.monitor is None:
+        return
+    names = _validation_metric_names(task)
+    if cfg.train.monitor not in names:
+        raise ConfigError(f"config key 'train.monitor': '{cfg.train.monitor}' is not a validation metric of this "
+                          f"{task.kind} task{closest(cfg.train.monitor, names)}; available: {', '.join(names)}")
+
+
+def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | None = None,
+          out: str | Path = "runs", resume: str | Path | None = None, run_dir: str | Path | None = None,
+          quiet: bool = False) -> Path | None:
     """Train one model; returns its run folder (``None`` on ranks other than 0 under torchrun).
 
+    The run folder is created only once the data and the model have been built, so a run that
+    fails on bad input leaves no folder behind. Training holds the folder's lock (see
+    ``runfolder.folder_lock``): a second train or resume of the same folder is refused.
+
     Args:
-        config: a YAML path, a preset name, or a raw config dict.
+        config: a YAML path, a preset name, or a raw config dict; with ``resume`` it may be None (the
+            run's own config), and otherwise must equal the run's config.
         overrides: ``a.b=c`` strings applied on top of the config.
         out: folder that receives a new run folder ``<name>-<timestamp>``.
         resume: an interrupted run folder to continue (its saved config is used).
         run_dir: an explicit, new (or empty) run folder instead of one under ``out``.
     """
     say = (lambda m: None) if quiet else _echo
+    overrides = list(overrides or [])
     if resume is not None:
         folder = Path(resume)
-        if not (folder / "config.yaml").is_file():
-            raise UserError(f"{folder}: not a run folder (no config.yaml)")
-        if (folder / "metrics.json").is_file():
-            raise UserError(f"{folder}: this run already finished (metrics.json exists); nothing to resume")
-        raw = yaml.safe_load((folder / "config.yaml").read_text())
-        changed = [o.split("=", 1)[0].strip() for o in overrides or []]
-        fixed = [k for k in changed if k not in RESUME_SETTINGS]
-        if fixed:
-            raise UserError(f"--resume {folder}: '{fixed[0]}' cannot change in a resumed run (it would change its "
-                            f"results); only {', '.join(RESUME_SETTINGS)} can")
-        cfg = build_config(apply_overrides(raw, overrides or []))
+        cfg = _resume_config(folder, config, overrides)
         name = None
     else:
+        if config is None:
+            raise UserError("train: a config (YAML file or preset name) is needed unless --resume is given")
         if isinstance(config, dict):
-            raw, name = apply_overrides(config, overrides or []), "run"
+            raw, name = apply_overrides(config, overrides), "run"
         else:
             path = resolve_config_path(config)
             raw = load_yaml(path)
             if "models" in raw and "data" not in raw:
                 raise UserError(f"{config}: this is a comparison preset (it lists models); run it with "
                                 f"`modalfuse compare {path.stem if path.parent.name == 'compare' else path}`")
-            raw, name = apply_overrides(raw, overrides or []), path.stem
+            raw, name = apply_overrides(raw, overrides), path.stem
         cfg = build_config(raw)
 
     d, device = distributed.setup(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:
-        if resume is not None and overrides and d.is_main:  # the folder's config records the new settings
-            write_yaml(folder / "config.yaml", cfg.to_dict())
+        # Data and model first: bad input fails here, before any folder exists.
+        data = build_data(cfg.data)
+        check_monitor(cfg, data.task)
+        # The weights' initial values follow train.seed (the same on every rank; DDP also
+        # broadcasts rank 0's), not whatever this process drew from the RNG before.
+        seed_everything(cfg.train.seed, cfg.train.deterministic)
+        model = build_model(cfg.model, data.modalities, data.task)
         if resume is None:
             # Rank 0 picks the folder and every rank uses it; an error there must reach the other
             # ranks too, or they would wait in the broadcast forever.
@@ -98,28 +183,31 @@ def train(config: str | Path | dict[str, Any], *, overrides: list[str] | None = 
             if d.is_main:
                 try:
                     folder = _new_folder(run_dir, out, f"{name}-{cfg.model['name']}")
-                    write_yaml(folder / "config.yaml", cfg.to_dict())
                 except UserError as e:
                     error = str(e)
             folder, error = distributed.broadcast(d, (str(folder), error))
             if error:
                 raise UserError(error)
             folder = Path(folder)
-        data = build_data(cfg.data)
-        # The weights' initial values follow train.seed (the same on every rank; DDP also
-        # broadcasts rank 0's), not whatever this process drew from the RNG before.
-        seed_everything(cfg.train.seed, cfg.train.deterministic)
-        model = build_model(cfg.model, data.modalities, data.task)
-        if d.is_main:
-            write_json(folder / "data.json", {
-                "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in data.modalities.items()},
-                "task": {"kind": data.task.kind, "num_classes": data.task.num_classes,
-                         "class_names": list(data.task.class_names) if data.task.class_names else None},
-                "parameters": count_parameters(model), "info": data.info,
-            })
-            say(f"run folder {folder}  ({cfg.model['name']}, {count_parameters(model):,} parameters, {device})")
-        fit(cfg, data, model, folder, resume=resume is not None, d=d, device=device,
-            log=say if d.is_main else (lambda m: None))
+        # Only rank 0 writes into the folder, so only rank 0 locks it.
+        lock = runfolder.folder_lock(folder) if d.is_main else nullcontext()
+        with lock:
+            if d.is_main:
+                if resume is not None:
+                    runfolder.clean_stale_temporaries(folder)
+                if resume is None or overrides:  # a resumed folder's config records the new settings
+                    write_yaml(folder / runfolder.CONFIG, cfg.to_dict())
+                write_json(folder / runfolder.DATA, {
+                    "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in data.modalities.items()},
+                    "task": {"kind": data.task.kind, "num_classes": data.task.num_classes,
+                             "class_names": list(data.task.class_names) if data.task.class_names else None},
+                    "parameters": count_parameters(model), "info": data.info,
+                })
+                if resume is None:
+                    plugins.record_run(folder, cfg.to_dict())  # plugins.json: what evaluate/predict/... must import
+                say(banner(cfg, device, d.world_size, folder, count_parameters(model)))
+            fit(cfg, data, model, folder, resume=resume is not None, d=d, device=device,
+                log=say if d.is_main else (lambda m: None))
     finally:
         distributed.teardown(d)
     return folder if d.is_main else None
@@ -129,8 +217,11 @@ def _new_folder(run_dir: str | Path | None, out: str | Path, name: str) -> Path:
     if run_dir is None:
         return new_run_dir(out, name)
     folder = Path(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    if any(folder.iterdir()):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise runfolder.write_error(folder, e) from e
+    if any(p.name != runfolder.LOCK for p in folder.iterdir()):
         raise UserError(f"{folder}: run folder is not empty (runs never overwrite earlier runs)")
     return folder
 
@@ -142,7 +233,13 @@ def read_checkpoint(run_dir: str | Path, checkpoint: str = "best",
     if not path.is_file():
         raise UserError(f"{run_dir}: not a finished run folder (no checkpoints/{checkpoint}.pt)")
     ck = load_checkpoint(path, map_location=device)
-    return build_config(ck["config"]), ck
+    if not isinstance(ck["config"], dict):
+        raise DataError(f"{path}: not a modalfuse checkpoint ('config' is not a mapping)")
+    plugins.require_run(run_dir)  # the plugin modules the run was trained with (plugins.json)
+    try:
+        return build_config(ck["config"]), ck
+    except UserError as e:
+        raise DataError(f"{path}: the checkpoint's config is not valid: {e}") from None
 
 
 def restore_model(cfg: Config, ck: dict[str, Any], modalities: dict[str, ModalitySpec], task: TaskSpec,
@@ -150,7 +247,12 @@ def restore_model(cfg: Config, ck: dict[str, Any], modalities: dict[str, Modalit
     """The model ``cfg`` describes, built for ``modalities`` and ``task``, with the checkpoint's
     weights, on ``device`` in eval mode."""
     model = build_model(cfg.model, modalities, task)
-    model.load_state_dict(ck["model"])
+    try:
+        model.load_state_dict(ck["model"])
+    except (RuntimeError, KeyError, TypeError) as e:  # missing/unexpected keys, size mismatch
+        first = str(e).strip().splitlines()
+        raise DataError(f"checkpoint weights do not fit the model its config builds "
+                        f"({(first[1] if len(first) > 1 else first[0]).strip()[:160] if first else type(e).__name__})") from None
     return model.to(device).eval()
 
 
