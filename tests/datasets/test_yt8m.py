@@ -258,3 +258,21 @@ def test_train_limit_takes_nested_seeded_subsets(mf_std_files):
         ids(n + 1)
     with pytest.raises(ConfigError, match=r"data\.train_limit': needs data\.streaming: false"):
         build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10, train_limit=5, streaming=True))
+
+
+def test_stream_length_is_estimated_from_one_shard_and_labels_are_checked(tmp_path):
+    from modalfuse.datasets.yt8m import _bundled_files, _count_records, estimate_records
+    from modalfuse.errors import DataError
+
+    files = _bundled_files("train") + _bundled_files("valid") + _bundled_files("test")
+    exact = _count_records(files, False)
+    assert abs(estimate_records(files, False) - exact) <= 0.01 * exact
+    bundle = build(Yt8mParams(streaming=True))
+    assert bundle.info["records_estimated"] and abs(len(bundle.train) - 1202) <= 12
+    seen = sum(len(b["ids"]) for b in bundle.train.iter_batches(256, shuffle=True, seed=0, epoch=0))
+    assert seen == bundle.train.records_read == 1202  # every record is read, whatever the estimate
+    _write(tmp_path / "a.tfrecord", [_rec(0), {**_rec(1), "labels": np.array([2, 9])}])
+    path = str(tmp_path / "a.tfrecord")
+    stream = build(Yt8mParams(train=path, valid=path, test=None, num_classes=5, streaming=True)).train
+    with pytest.raises(DataError, match=r"a\.tfrecord: record id 'v0001': label 9 is outside 0\.\.4"):
+        list(stream.iter_batches(2, shuffle=False, seed=0, epoch=0))

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from ..config import Params
 from ..errors import ConfigError, DataError
-from ..readers.example import VIDEO_FEATURE_SIZES, VideoBatch, decode_record, read_video_shard
+from ..readers.yt8m import VIDEO_FEATURE_SIZES, VideoBatch, decode_record, read_video_shard
 from ..readers.tfrecord import ReadStats, expand_paths, frames, masked_crc, open_buffer, read_records
 from ..registry import DATASETS
 from .base import ArrayDataset, Batch, DataBundle, ModalitySpec, TaskSpec
@@ -47,7 +47,10 @@ class Yt8mParams(Params):
     num_classes: int = Field(3862, ge=2)  # 3862 for the 2018 release, 4716 for 2017
     id_key: str = "id"  # the 2017 release's "video_id" is accepted as well
     streaming: bool = False  # False: cached in memory; True: read shard by shard each epoch
-    shuffle_buffer: int = Field(4096, ge=1)  # records shuffled together when streaming
+    # Records shuffled together when streaming. The first batch waits for one such block, so it is
+    # kept small: YouTube-8M shards are random samples of videos and the shard order is reshuffled
+    # every epoch, so a block of a few shards mixes as well as a larger one (bench/stream_start.py).
+    shuffle_buffer: int = Field(1024, ge=1)
     # How a streamed split is divided among torchrun processes: "file" (each reads only its own
     # shards; by record when a split has fewer shards than processes), "record" (each reads every
     # shard and keeps every world_size-th record), or "auto": by file when every process gets at
@@ -184,6 +187,26 @@ def _count_records(files: list[str], skip_corrupt: bool) -> int:
     return sum(count_records(path, skip_corrupt) for path in files)
 
 
+def estimate_records(files: list[str], skip_corrupt: bool) -> int:
+    """The records of a streamed split, from its first shard alone: that shard is counted
+    (``count_records``) and the others are assumed to hold as many records per byte.
+
+    A count of every shard touches nearly every page of the split (a video-level record is about one
+    page long), i.e. a full pass before step 1; this reads one shard. YouTube-8M video-level records
+    differ in size only by their number of labels, so the estimate is within a fraction of a percent;
+    it only sizes the learning-rate schedule and the progress display: every epoch still reads every
+    record, and the stream reports what it read (``Yt8mStream.records_read``).
+    """
+    sizes = [os.path.getsize(f) if os.path.isfile(f) else 0 for f in files]
+    first = next((i for i, size in enumerate(sizes) if size), None)
+    if first is None:
+        return 0
+    n = count_records(files[first], skip_corrupt)
+    if len(files) == 1 or n == 0:
+        return n if len(files) == 1 else _count_records(files, skip_corrupt)
+    return int(round(n * sum(sizes) / sizes[first]))
+
+
 def replace_nonfinite(batch: VideoBatch, how: str) -> int:
     """Replace NaN/+-inf feature values of one shard's records by 0 in place, and count them.
 
@@ -234,7 +257,7 @@ class Yt8mStream:
         num_classes: size of the multi-hot labels.
         shuffle_buffer: records shuffled together.
         skip_corrupt: skip records with a bad CRC (counted in ``skipped``).
-        num_records: records in the split (for ``len``).
+        num_records: records in the split (for ``len``; may be an estimate, see ``estimate_records``).
         id_key: see ``read_video_shard``.
         input_norm: see ``Yt8mParams``.
         shard_by: ``"file"``, ``"record"`` or ``"auto"`` (see ``Yt8mParams``).
@@ -258,6 +281,7 @@ class Yt8mStream:
         self.nonfinite_mode = nonfinite
         self.skipped = 0
         self.nonfinite = 0
+        self.records_read = 0  # in the last epoch started (num_records may be an estimate)
 
     def __len__(self) -> int:
         return self.num_records
@@ -269,7 +293,10 @@ class Yt8mStream:
         # Fewer shards than ranks would leave a rank with nothing to read: then by record.
         return len(self.files) >= (world_size if self.shard_by == "file" else FILES_PER_RANK * world_size)
 
-    def _records(self, order: list[str], rank: int, world_size: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, list[str]]]:
+    def _records(self, order: list[str], rank: int, world_size: int) -> Iterator[VideoBatch]:
+        """This rank's records, one shard at a time: modality features ``[k, D_m]``, labels kept in
+        CSR form (a dense multi-hot row is 4 * num_classes bytes, three times the features, so it is
+        made only for the rows of each batch)."""
         if self.by_file(world_size):
             order, rank, world_size = order[rank::world_size], 0, 1
         seen = 0  # position in the global stream, which decides the rank of each record
@@ -278,13 +305,17 @@ class Yt8mStream:
                                      skip_corrupt=self.skip_corrupt)
             self.skipped += batch.skipped
             self.nonfinite += replace_nonfinite(batch, self.nonfinite_mode)
+            self.records_read += len(batch)
+            _check_labels(batch, self.num_classes)
             first = (rank - seen) % world_size
             seen += len(batch)
             keep = np.arange(first, len(batch), world_size)
             if not keep.size:
                 continue
-            feats, labels = _to_arrays(batch, self.groups, self.num_classes, self.input_norm)
-            yield {m: v[keep] for m, v in feats.items()}, labels[keep], [batch.ids[i] for i in keep.tolist()]
+            feats = {m: np.concatenate([batch.features[f] for f in fs], axis=1) if len(fs) > 1 else batch.features[fs[0]]
+                     for m, fs in self.groups.items()}
+            batch.features = l2_normalize(feats, self.input_norm)
+            yield batch if keep.size == len(batch) else _take(batch, keep)
 
     def iter_batches(self, batch_size: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0,
                      world_size: int = 1, drop_last: bool = False) -> Iterator[Batch]:
@@ -292,36 +323,51 @@ class Yt8mStream:
         "ids": list[str]}`` of this rank's share of the split."""
         rng = np.random.default_rng([seed, epoch])
         order = [self.files[i] for i in rng.permutation(len(self.files))] if shuffle else self.files
-        self.skipped = self.nonfinite = 0
-        pending: list[tuple[dict[str, np.ndarray], np.ndarray, list[str]]] = []
+        self.skipped = self.nonfinite = self.records_read = 0
+        pending: list[VideoBatch] = []
         size = 0
         block = self.shuffle_buffer if shuffle else batch_size
 
         def flush(final: bool) -> Iterator[Batch]:
             nonlocal pending, size
-            feats = {m: np.concatenate([p[0][m] for p in pending]) for m in self.groups}
-            labels = np.concatenate([p[1] for p in pending])
-            ids = [i for p in pending for i in p[2]]
-            idx = rng.permutation(len(ids)) if shuffle else np.arange(len(ids))
-            full = len(ids) - len(ids) % batch_size
-            cut = len(ids) if final else full
+            records = VideoBatch.concat(pending) if len(pending) > 1 else pending[0]
+            n = len(records)
+            idx = rng.permutation(n) if shuffle else np.arange(n)
+            cut = n if final else n - n % batch_size
             for a in range(0, cut, batch_size):
                 sel = idx[a : a + batch_size]
                 if len(sel) < batch_size and drop_last:
                     break
-                yield {"features": {m: torch.from_numpy(v[sel]) for m, v in feats.items()}, "masks": {},
-                       "label": torch.from_numpy(labels[sel]), "ids": [ids[i] for i in sel.tolist()]}
-            rest = idx[cut:]  # carried into the next block
-            pending = [({m: v[rest] for m, v in feats.items()}, labels[rest], [ids[i] for i in rest.tolist()])]
-            size = len(rest)
+                part = _take(records, sel)
+                yield {"features": {m: torch.from_numpy(v) for m, v in part.features.items()}, "masks": {},
+                       "label": torch.from_numpy(part.multi_hot(self.num_classes)), "ids": part.ids}
+            pending = [_take(records, idx[cut:])]  # carried into the next block
+            size = n - cut
 
         for item in self._records(order, rank, world_size):
             pending.append(item)
-            size += len(item[2])
+            size += len(item)
             if size >= max(block, batch_size):
                 yield from flush(final=False)
         if size:
             yield from flush(final=True)
+
+
+def _take(batch: VideoBatch, idx: np.ndarray) -> VideoBatch:
+    """Rows ``idx`` of ``batch`` (features ``[k, D]`` gathered, CSR labels re-packed)."""
+    counts = np.diff(batch.label_offsets)[idx]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    src = np.repeat(batch.label_offsets[idx] - offsets[:-1], counts) + np.arange(offsets[-1])
+    return VideoBatch([batch.ids[i] for i in idx.tolist()], batch.label_values[src], offsets,
+                      {k: v[idx] for k, v in batch.features.items()}, batch.path)
+
+
+def _check_labels(batch: VideoBatch, num_classes: int) -> None:
+    """Raise the error ``VideoBatch.multi_hot`` would, without building the dense rows."""
+    if batch.label_values.size and (batch.label_values.min() < 0 or batch.label_values.max() >= num_classes):
+        bad = _take(batch, np.flatnonzero([((batch.labels(i) < 0) | (batch.labels(i) >= num_classes)).any()
+                                           for i in range(len(batch))])[:1])
+        bad.multi_hot(num_classes)
 
 
 @DATASETS.register("yt8m", params=Yt8mParams, task="yt8m",
@@ -352,8 +398,8 @@ def build_yt8m(p: Yt8mParams) -> DataBundle:
     nonfinite: dict[str, int] = {}
     for split, files in split_files.items():
         if p.streaming:
-            # Only the framing headers are read here (see count_records): the stream starts at once.
-            n, bad, nf = _count_records(files, p.skip_corrupt), 0, 0
+            # One shard is counted and the rest estimated (see estimate_records): streams start at once.
+            n, bad, nf = estimate_records(files, p.skip_corrupt), 0, 0
             splits[split] = Yt8mStream(files, features, groups, p.num_classes, p.shuffle_buffer, p.skip_corrupt, n,
                                        id_key, p.input_norm, p.shard_by, p.nonfinite)
         else:
@@ -387,5 +433,6 @@ def build_yt8m(p: Yt8mParams) -> DataBundle:
         task=TaskSpec("multilabel", p.num_classes, class_names),
         info={"records": records, "features": list(features), "input_norm": p.input_norm, "skipped_corrupt": skipped,
               "nonfinite_replaced": nonfinite, "files": {k: len(v) for k, v in split_files.items()}, "streaming": p.streaming,
+              "records_estimated": p.streaming,
               "train_limit": p.train_limit},
     )
