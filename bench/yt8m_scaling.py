@@ -2,7 +2,7 @@
 
     python bench/yt8m_scaling.py [--data ../shared/data/yt8m/video] [--out runs/yt8m-scaling]
         [--models logistic fc-early moe] [--sizes 1000 2000 4000 8000 16000 all] [--seeds 3] [--jobs 2]
-        [--analyse-only] [--bootstrap 500]
+        [--sizes-for MODEL=N,N,...] [--seeds-for MODEL=N] [--analyse-only] [--bootstrap 500]
 
 Protocol (docs/results_yt8m.md): shards 0000-0089 train, 0090-0094 validate, 0095-0099 test. Each
 model trains on the first N videos of one seeded permutation of the training split
@@ -82,8 +82,22 @@ def _train_one(model: str, size: str, seed: int, args: argparse.Namespace) -> st
     return f"{model} n={size} seed={seed}: exit {rc} after {time.perf_counter() - t:.0f} s"
 
 
+def _grid(args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """(model, size, seed) in the order trained: seed-major, then models as given, then sizes."""
+    sizes = {m: args.sizes for m in args.models}
+    seeds = dict.fromkeys(args.models, args.seeds)
+    for item in args.sizes_for:  # MODEL=SIZE,SIZE,...
+        model, _, listed = item.partition("=")
+        sizes[model] = listed.split(",")
+    for item in args.seeds_for:  # MODEL=N
+        model, _, n = item.partition("=")
+        seeds[model] = int(n)
+    return [(m, s, seed) for seed in range(max(seeds.values())) for m in args.models if seed < seeds[m]
+            for s in sizes[m]]
+
+
 def train(args: argparse.Namespace) -> None:
-    jobs = [(m, s, seed) for seed in range(args.seeds) for m in args.models for s in args.sizes]
+    jobs = _grid(args)
     with ThreadPoolExecutor(args.jobs) as pool:
         for line in pool.map(lambda j: _train_one(*j, args), jobs):
             print(line, flush=True)
@@ -144,7 +158,7 @@ def analyse(args: argparse.Namespace) -> dict:
     plugins.load()
     root = Path(args.out)
     globs = _split_globs(args.data)
-    cfg = build_config({"data": {"name": "yt8m", **globs}, "model": {"name": "logistic"}})
+    cfg = build_config({"data": {"name": "yt8m", **globs}, "model": {"name": "fusion", "encoder": {"name": "identity"}, "head": {"name": "mlp", "hidden_dims": []}}})
     data = build_data(cfg.data)
     labels = data.test.labels
     positives = labels.sum(1)
@@ -234,6 +248,9 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["logistic", "fc-early", "moe"])
     ap.add_argument("--sizes", nargs="+", default=["1000", "2000", "4000", "8000", "16000", "all"])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--sizes-for", nargs="*", default=[], metavar="MODEL=N,N,...",
+                    help="sizes for one model instead of --sizes")
+    ap.add_argument("--seeds-for", nargs="*", default=[], metavar="MODEL=N", help="seeds for one model")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--nice", type=int, default=10)
     ap.add_argument("--bootstrap", type=int, default=500)
