@@ -116,7 +116,7 @@ def compare(sdk_npz: Path, packed: Path) -> tuple[int, float]:
     """Segments compared and the largest absolute difference; raises if ids or shapes differ."""
     import numpy as np
 
-    from modalfuse.prepare.cmu_sdk import PackedDataset
+    from modalfuse.readers.packed import PackedDataset
 
     sdk = np.load(sdk_npz)
     by_seg: dict[str, dict[str, str]] = {}

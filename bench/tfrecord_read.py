@@ -30,7 +30,7 @@ BATCH = 256
 
 def _modalfuse_shard(path: str) -> int:
     """Read one shard and walk it in batches of 256 numpy arrays; returns the record count."""
-    from modalfuse.readers.example import read_video_shard
+    from modalfuse.readers.yt8m import read_video_shard
 
     batch = read_video_shard(path, features=FEATURES)
     n = 0
@@ -51,7 +51,7 @@ def modalfuse_pass(files: list[str], pool: mp.pool.Pool | None) -> tuple[int, fl
 
 def _modalfuse_batches_remote(path: str):
     """Pool worker: read a shard and send its arrays back to the parent, as a data loader would."""
-    from modalfuse.readers.example import read_video_shard
+    from modalfuse.readers.yt8m import read_video_shard
 
     return read_video_shard(path, features=FEATURES)
 

@@ -10,7 +10,7 @@ import pytest
 
 from modalfuse.errors import DataError
 from modalfuse.prepare.yt8m_frames import prepare_yt8m_frames
-from modalfuse.readers.example import read_video_shard
+from modalfuse.readers.yt8m import read_video_shard
 
 
 def _check_against_expected(out_dir, expected):

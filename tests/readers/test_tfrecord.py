@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from modalfuse.errors import DataError
-from modalfuse.readers.example import (
-    decode_record, dequantize, encode_example, encode_sequence_example, read_video_shard, read_video_shards,
-)
-from modalfuse.readers.tfrecord import ReadStats, TFRecordWriter, inspect_tfrecords, masked_crc, read_records
+from modalfuse.readers.example import encode_example, encode_sequence_example
+from modalfuse.readers.tfrecord import ReadStats, TFRecordWriter, masked_crc, read_records
+from modalfuse.readers.yt8m import decode_record, dequantize, inspect_tfrecords, read_video_shard, read_video_shards
 
 BUNDLED = resources.files("modalfuse") / "data_files" / "yt8m"
 

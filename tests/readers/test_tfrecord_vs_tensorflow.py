@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modalfuse.readers.example import read_video_shard
+from modalfuse.readers.yt8m import read_video_shard
 
 tf = pytest.importorskip("tensorflow")
 

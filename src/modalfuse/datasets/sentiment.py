@@ -105,7 +105,7 @@ class SentimentTable:
 
 
 def table_from_packed(path: str, seq_len: int) -> SentimentTable:
-    from ..prepare.cmu_sdk import PackedDataset
+    from ..readers.packed import PackedDataset
 
     with PackedDataset(path) as p:
         features, masks = {}, {}

@@ -17,38 +17,25 @@ With ``--align-to labels`` only step 2 runs, *with* the mean collapse: one vecto
 (utterance-level features). Videos missing from any file are skipped (the SDK's ``unify``), and a
 segment with no row in some sequence is dropped (counted in the summary).
 
-Packed dataset (HDF5, ``attrs["format"] == "modalfuse-packed"``)::
-
-    ids        [N]        str      "video[k]"
-    videos     [N]        str      video id of each segment
-    intervals  [N, 2]     float64  the label segment's start and end (orders context neighbours)
-    labels     [N, L]     float32  the label row (column 0: sentiment in [-3, 3])
-    features/<name>/data     [sum T_i, D]  float32  aligned rows of every segment, concatenated
-    features/<name>/offsets  [N + 1]       int64    segment i is data[offsets[i]:offsets[i+1]]
-    attrs: format, version, align_to, utterance_level, modalities (JSON list), sources (JSON)
-
-Values are stored as aligned, unnormalised, non-finite values included; cleaning is the dataset's job.
+The packed dataset it writes is described in ``modalfuse.readers.packed``.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
-import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, UserError
 from ..readers.csd import CsdFile
+from ..readers.packed import FORMAT, VERSION, PackedWriter
+from ..training.runfolder import atomic_write, write_error
 
 EPS = 1e-3  # the SDK's ``epsilon = 10e-4`` (seconds)
-FORMAT = "modalfuse-packed"
-VERSION = 1
 _MAX_PAIRS = 1 << 22  # candidate (reference, row) pairs handled at once: bounds memory per step
 
 
@@ -236,84 +223,6 @@ def _work(task: tuple[str, dict[str, str], str, str]) -> tuple[str, dict[str, An
     return video, result
 
 
-# ----------------------------------------------------------------------------- packed writer
-
-
-class _PackedWriter:
-    """Appends aligned videos to resizable HDF5 datasets, buffering up to ``FLUSH_BYTES``."""
-
-    FLUSH_BYTES = 16 << 20
-
-    def __init__(self, path: str, dims: dict[str, int], label_dim: int) -> None:
-        import h5py
-
-        self.h5 = h5py.File(path, "w")
-        text = h5py.string_dtype("utf-8")
-        self.ids = self.h5.create_dataset("ids", (0,), text, maxshape=(None,), chunks=(4096,))
-        self.videos = self.h5.create_dataset("videos", (0,), text, maxshape=(None,), chunks=(4096,))
-        self.intervals = self.h5.create_dataset(
-            "intervals", (0, 2), np.float64, maxshape=(None, 2), chunks=(4096, 2)
-        )
-        self.labels = self.h5.create_dataset(
-            "labels", (0, label_dim), np.float32, maxshape=(None, label_dim), chunks=(4096, label_dim)
-        )
-        self.data = {}
-        self.offsets = {}
-        for name, dim in dims.items():
-            g = self.h5.create_group(f"features/{name}")
-            rows = max(1, (1 << 20) // (4 * dim))  # ~1 MB chunks
-            self.data[name] = g.create_dataset(
-                "data", (0, dim), np.float32, maxshape=(None, dim), chunks=(rows, dim)
-            )
-            self.offsets[name] = g.create_dataset(
-                "offsets", (1,), np.int64, maxshape=(None,), chunks=(4096,), data=np.zeros(1)
-            )
-        self.n = 0
-        self._pending: list[tuple[str, dict[str, Any]]] = []
-        self._pending_bytes = 0
-
-    @staticmethod
-    def _append(ds: Any, values: np.ndarray) -> None:
-        n = ds.shape[0]
-        ds.resize(n + len(values), axis=0)
-        ds[n:] = values
-
-    def add(self, video: str, result: dict[str, Any]) -> int:
-        n = len(result["segments"])
-        if n == 0:
-            return 0
-        self._pending.append((video, result))
-        self._pending_bytes += sum(rows.nbytes for rows, _ in result["features"].values())
-        self.n += n
-        if self._pending_bytes > self.FLUSH_BYTES:
-            self.flush()
-        return n
-
-    def flush(self) -> None:
-        # Videos are written in batches: each HDF5 append costs ~0.1 ms however small, which for
-        # thousands of short videos would cost more than aligning them.
-        if not self._pending:
-            return
-        pend = self._pending
-        self._append(self.ids, np.array([f"{v}[{k}]" for v, r in pend for k in r["segments"]], object))
-        self._append(self.videos, np.array([v for v, r in pend for _ in r["segments"]], object))
-        self._append(self.intervals, np.concatenate([r["intervals"] for _, r in pend]))
-        self._append(self.labels, np.concatenate([r["labels"] for _, r in pend]))
-        for name in self.data:
-            last = self.offsets[name][-1]
-            lengths = np.concatenate([r["features"][name][1] for _, r in pend])
-            self._append(self.data[name], np.concatenate([r["features"][name][0] for _, r in pend]))
-            self._append(self.offsets[name], last + np.cumsum(lengths))
-        self._pending = []
-        self._pending_bytes = 0
-
-    def close(self, attrs: dict[str, Any]) -> None:
-        self.flush()
-        for key, value in attrs.items():
-            self.h5.attrs[key] = value
-        self.h5.close()
-
-
 def prepare_cmu_sdk(
     sequences: dict[str, str],
     labels: str,
@@ -372,186 +281,60 @@ def prepare_cmu_sdk(
         )
 
     out_path = Path(out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    writer = _PackedWriter(str(tmp), dims, label_dim)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(out_path, e) from e
     counts = {"short_segment": 0, "missing_modality": 0, "videos_not_shared": len(every - shared)}
     tasks = [(v, sequences, labels, align_to) for v in videos]
-    pool = None
-    try:
-        if workers > 1:
-            method = "fork" if "fork" in mp.get_all_start_methods() else None
-            pool = mp.get_context(method).Pool(workers)
-            results = pool.imap(_work, tasks, chunksize=1)
-        else:
-            results = map(_work, tasks)
-        bar = tqdm(results, total=len(tasks), unit="video", desc="aligning", disable=not progress)
-        for video, result in bar:
-            for name, (rows, _) in result["features"].items():
-                if rows.shape[1] != dims[name]:
-                    raise DataError(
-                        f"{sequences[name]}: video '{video}': expected {dims[name]} features per row "
-                        f"(as in the file's first video), found {rows.shape[1]}"
-                    )
-            writer.add(video, result)
-            counts["short_segment"] += result["short"]
-            counts["missing_modality"] += result["missing"]
-        attrs = {
-            "format": FORMAT,
-            "version": VERSION,
-            "align_to": align_to,
-            "utterance_level": align_to == "labels",
-            "modalities": json.dumps(sorted(dims)),
-            "sources": json.dumps({**sequences, "labels": labels}),
-        }
-        writer.close(attrs)
-        os.replace(tmp, out_path)
-    except BaseException:
-        writer.h5.close() if writer.h5.id.valid else None
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        if pool is not None:
-            pool.terminate()
-        _close_all()
+    written = {"segments": 0}
+
+    def write(tmp: Path) -> None:
+        writer = PackedWriter(str(tmp), dims, label_dim)
+        pool = None
+        try:
+            if workers > 1:
+                method = "fork" if "fork" in mp.get_all_start_methods() else None
+                pool = mp.get_context(method).Pool(workers)
+                results = pool.imap(_work, tasks, chunksize=1)
+            else:
+                results = map(_work, tasks)
+            bar = tqdm(results, total=len(tasks), unit="video", desc="aligning", disable=not progress)
+            for video, result in bar:
+                for name, (rows, _) in result["features"].items():
+                    if rows.shape[1] != dims[name]:
+                        raise DataError(
+                            f"{sequences[name]}: video '{video}': expected {dims[name]} features per row "
+                            f"(as in the file's first video), found {rows.shape[1]}"
+                        )
+                writer.add(video, result)
+                counts["short_segment"] += result["short"]
+                counts["missing_modality"] += result["missing"]
+            writer.close({
+                "format": FORMAT,
+                "version": VERSION,
+                "align_to": align_to,
+                "utterance_level": align_to == "labels",
+                "modalities": json.dumps(sorted(dims)),
+                "sources": json.dumps({**sequences, "labels": labels}),
+            })
+            written["segments"] = writer.n
+        except BaseException:
+            if writer.h5.id.valid:
+                writer.h5.close()
+            raise
+        finally:
+            if pool is not None:
+                pool.terminate()
+            _close_all()
+
+    atomic_write(out_path, write)  # a temporary name renamed when complete: never half a dataset
     return {
         "out": str(out_path),
-        "segments": writer.n,
+        "segments": written["segments"],
         "videos": len(videos),
         "modalities": dims,
         "align_to": align_to,
         "dropped": counts,
         "seconds": round(time.perf_counter() - t0, 3),
     }
-
-
-# ----------------------------------------------------------------------------- packed reader
-
-
-class PackedDataset:
-    """A packed dataset opened for reading (``with PackedDataset(path) as p: p.segment(i)``)."""
-
-    def __init__(self, path: str | Path) -> None:
-        import h5py
-
-        self.path = str(path)
-        if not Path(self.path).is_file():
-            raise DataError(f"{self.path}: file not found")
-        try:
-            self.h5 = h5py.File(self.path, "r")
-        except OSError as e:
-            raise DataError(f"{self.path}: not an HDF5 file ({e})") from None
-        fmt = self.h5.attrs.get("format")
-        if fmt != FORMAT:
-            self.h5.close()
-            raise DataError(f"{self.path}: expected a modalfuse packed dataset, found format {fmt!r}")
-        self.modalities: list[str] = json.loads(self.h5.attrs["modalities"])
-        self.utterance_level = bool(self.h5.attrs["utterance_level"])
-        self.align_to = str(self.h5.attrs["align_to"])
-        self.ids = [s.decode() if isinstance(s, bytes) else s for s in self.h5["ids"][()]]
-        self.videos = [s.decode() if isinstance(s, bytes) else s for s in self.h5["videos"][()]]
-        self.intervals = self.h5["intervals"][()]
-        self.labels = self.h5["labels"][()]
-        self.offsets = {m: self.h5[f"features/{m}/offsets"][()] for m in self.modalities}
-        self.dims = {m: int(self.h5[f"features/{m}/data"].shape[1]) for m in self.modalities}
-
-    def __enter__(self) -> PackedDataset:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.h5.close()
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def segment(self, i: int) -> dict[str, np.ndarray]:
-        """The aligned rows of segment ``i``: ``{name: [T_i, D]}``."""
-        return {
-            m: self.h5[f"features/{m}/data"][self.offsets[m][i] : self.offsets[m][i + 1]]
-            for m in self.modalities
-        }
-
-    def padded(self, name: str, seq_len: int, chunk_rows: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
-        """One modality as a padded array: the first ``seq_len`` rows of every segment.
-
-        Returns:
-            ``(features [N, seq_len, D] float32, mask [N, seq_len] bool)``.
-        """
-        offsets = self.offsets[name]
-        data = self.h5[f"features/{name}/data"]
-        n = len(self)
-        lengths = np.minimum(np.diff(offsets), seq_len)
-        feats = np.zeros((n, seq_len, self.dims[name]), np.float32)
-        mask = np.arange(seq_len)[None, :] < lengths[:, None]
-        start = 0
-        while start < n:
-            # Read contiguous slabs of segments (fast HDF5 reads), scatter with fancy indexing.
-            stop = max(start + 1, int(np.searchsorted(offsets, offsets[start] + chunk_rows)) - 1)
-            stop = min(stop, n)
-            slab = data[offsets[start] : offsets[stop]]
-            seg = np.repeat(np.arange(start, stop), lengths[start:stop])
-            step = np.arange(len(seg)) - np.repeat(np.cumsum(lengths[start:stop]) - lengths[start:stop], lengths[start:stop])
-            feats[seg, step] = slab[offsets[seg] - offsets[start] + step]
-            start = stop
-        return feats, mask
-
-    def vectors(self, name: str) -> np.ndarray:
-        """Utterance-level modality: ``[N, D]`` (one row per segment)."""
-        if not self.utterance_level:
-            raise DataError(f"{self.path}: '{name}' holds sequences, not one vector per segment")
-        return self.h5[f"features/{name}/data"][()]
-
-
-def inspect_packed(
-    paths: Sequence[str], jsonl: bool = False, limit: int | None = None, out: TextIO | None = None
-) -> None:
-    """Describe packed datasets, or with ``jsonl`` print one object per segment:
-    ``{"id": "video[k]", "label": float, "features": {name: [[...], ...]}}`` (aligned rows, unpadded,
-    unnormalised; non-finite values as null).
-
-    Args:
-        paths: packed dataset files.
-        jsonl: one JSON object per segment instead of a summary.
-        limit: at most this many segments per file (all when None).
-        out: where to write (stdout by default).
-    """
-    out = out or sys.stdout
-    for path in paths:
-        with PackedDataset(path) as p:
-            n = len(p) if limit is None else min(limit, len(p))
-            if not jsonl:
-                lengths = {m: np.diff(p.offsets[m]) for m in p.modalities}
-                out.write(
-                    f"{path}: modalfuse packed dataset (aligned to '{p.align_to}'"
-                    f"{', one vector per segment' if p.utterance_level else ''})\n"
-                    f"  segments: {len(p)}\n  videos: {len(set(p.videos))}\n"
-                )
-                for m in p.modalities:
-                    ln = lengths[m]
-                    out.write(
-                        f"  {m}: dim {p.dims[m]}, rows per segment {ln.min() if len(ln) else 0}"
-                        f"..{ln.max() if len(ln) else 0} (mean {ln.mean() if len(ln) else 0:.1f})\n"
-                    )
-                if len(p):
-                    lab = p.labels[:, 0]
-                    out.write(f"  label: min {lab.min():.3f}, max {lab.max():.3f}, mean {lab.mean():.3f}\n")
-                continue
-            for i in range(n):
-                seg = p.segment(i)
-                record = {
-                    "id": p.ids[i],
-                    "label": float(str(p.labels[i, 0])),  # float32 shortest repr: 2.6666667
-                    "features": {m: _json_rows(seg[m]) for m in p.modalities},
-                }
-                out.write(json.dumps(record) + "\n")
-
-
-def _json_rows(rows: np.ndarray) -> list[list[float | None]]:
-    values = rows.astype(np.float64).tolist()
-    if np.isfinite(rows).all():
-        return values
-    # Strict JSON has no NaN/Infinity: non-finite values become null.
-    return [[v if np.isfinite(v) else None for v in row] for row in values]

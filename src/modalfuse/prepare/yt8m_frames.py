@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from ..readers.example import decode_record, encode_example
+from ..readers.example import encode_example
+from ..readers.yt8m import decode_record
 from ..readers.tfrecord import ReadStats, TFRecordWriter, expand_paths, read_records
 
 FRAME_SIZES = {"rgb": 1024, "audio": 128}

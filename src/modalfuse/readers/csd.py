@@ -12,8 +12,6 @@ video is asked for, so a 10 GB COVAREP file costs one video's memory at a time.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,6 +19,13 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..errors import DataError
+from .hdf5 import open_hdf5
+from .jsonl import json_line
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:120]}" if text else type(e).__name__
 
 
 def _decode(value: Any) -> Any:
@@ -42,15 +47,16 @@ class CsdFile:
         import h5py
 
         self.path = str(path)
-        if not Path(self.path).is_file():
-            raise DataError(f"{self.path}: file not found")
+        self._h5 = open_hdf5(self.path, "a CMU-MultimodalSDK computational sequence (.csd)")
         try:
-            self._h5 = h5py.File(self.path, "r")
-        except OSError as e:
-            raise DataError(f"{self.path}: not an HDF5 computational sequence ({e})") from None
-        roots = list(self._h5.keys())
-        if len(roots) != 1 or "data" not in self._h5[roots[0]]:
-            self._h5.close()
+            roots = list(self._h5.keys())
+            ok = len(roots) == 1 and isinstance(self._h5[roots[0]], h5py.Group) \
+                and isinstance(self._h5[roots[0]].get("data"), h5py.Group)
+        except Exception as e:  # noqa: BLE001 - a damaged file fails inside h5py with many types
+            self.close()
+            raise DataError(f"{self.path}: corrupt .csd file ({_reason(e)})") from None
+        if not ok:
+            self.close()
             raise DataError(
                 f"{self.path}: expected one root group holding 'data' and 'metadata' "
                 f"(a CMU-MultimodalSDK .csd), found top-level keys {roots[:5]}"
@@ -71,21 +77,31 @@ class CsdFile:
 
     def videos(self) -> list[str]:
         """Video ids in file order (HDF5 stores them sorted by name)."""
-        return list(self._data.keys())
+        try:
+            return list(self._data.keys())
+        except Exception as e:  # noqa: BLE001
+            raise DataError(f"{self.path}: corrupt .csd file: cannot list its videos ({_reason(e)})") from None
 
     def __contains__(self, video: str) -> bool:
-        return video in self._data
+        try:
+            return video in self._data
+        except Exception:  # noqa: BLE001 - a damaged index: treated as absent, read() names the problem
+            return False
 
     @property
     def metadata(self) -> dict[str, Any]:
-        meta = self._h5[self.root].get("metadata")
-        return {k: _decode(meta[k][()]) for k in meta} if meta is not None else {}
+        try:
+            meta = self._h5[self.root].get("metadata")
+            return {k: _decode(meta[k][()]) for k in meta} if meta is not None else {}
+        except Exception as e:  # noqa: BLE001
+            raise DataError(f"{self.path}: corrupt .csd metadata ({_reason(e)})") from None
 
     @property
     def dim(self) -> int:
         """Feature size, read from the first video."""
-        for video in self._data:
-            return int(self._data[video]["features"].shape[-1])
+        for video in self.videos():
+            _, features = self.read(video)
+            return int(features.shape[-1])
         return 0
 
     def read(self, video: str) -> tuple[np.ndarray, np.ndarray]:
@@ -93,21 +109,33 @@ class CsdFile:
 
         Returns:
             ``(intervals [n, 2], features [n, D])`` in the file's dtypes and row order.
+
+        Raises:
+            DataError: the video is missing, or its datasets are missing, damaged or mis-shaped.
         """
-        if video not in self._data:
+        import h5py
+
+        if video not in self:
             raise DataError(f"{self.path}: video '{video}' not found")
-        group = self._data[video]
         try:
+            group = self._data[video]
+            if not isinstance(group, h5py.Group) or not all(isinstance(group.get(k), h5py.Dataset)
+                                                             for k in ("intervals", "features")):
+                found = sorted(group.keys()) if isinstance(group, h5py.Group) else type(group).__name__
+                raise DataError(f"{self.path}: video '{video}': expected datasets 'features' and 'intervals', "
+                                f"found {found}")
             intervals = group["intervals"][()]
             features = group["features"][()]
-        except KeyError as e:
-            raise DataError(
-                f"{self.path}: video '{video}': expected datasets 'features' and 'intervals', "
-                f"found {sorted(group.keys())}"
-            ) from e
+        except DataError:
+            raise
+        except Exception as e:  # noqa: BLE001 - damaged chunks, bad filters, truncated data
+            raise DataError(f"{self.path}: video '{video}': unreadable ({_reason(e)})") from None
+        if features.dtype.kind not in "fiub" or intervals.dtype.kind not in "fiu":
+            raise DataError(f"{self.path}: video '{video}': expected numeric features and intervals, found "
+                            f"{features.dtype} and {intervals.dtype}")
         if features.ndim == 1:
             features = features[:, None]
-        if intervals.ndim != 2 or intervals.shape[1] != 2 or len(intervals) != len(features):
+        if intervals.ndim != 2 or intervals.shape[1] != 2 or features.ndim != 2 or len(intervals) != len(features):
             raise DataError(
                 f"{self.path}: video '{video}': expected intervals [n, 2] matching features [n, D], "
                 f"found intervals {intervals.shape} and features {features.shape}"
@@ -115,9 +143,7 @@ class CsdFile:
         return intervals, features
 
 
-def inspect_csd(
-    paths: Sequence[str], jsonl: bool = False, limit: int | None = None, out: TextIO | None = None
-) -> None:
+def inspect_csd(paths: Sequence[str], *, jsonl: bool = False, limit: int | None = None, out: TextIO) -> None:
     """Describe ``.csd`` files: root name, videos, rows, feature size, time span, non-finite values.
 
     Args:
@@ -125,9 +151,8 @@ def inspect_csd(
         jsonl: print one JSON object per video (``{"file", "video", "rows", "dim", "start", "end",
             "nonfinite"}``) instead of a summary.
         limit: at most this many videos per file (all when None).
-        out: where to write (stdout by default).
+        out: where to write.
     """
-    out = out or sys.stdout
     for path in paths:
         with CsdFile(path) as seq:
             videos = seq.videos()
@@ -149,7 +174,7 @@ def inspect_csd(
                         "end": float(intervals[:, 1].max()) if len(intervals) else None,
                         "nonfinite": bad,
                     }
-                    out.write(json.dumps(record) + "\n")
+                    out.write(json_line(record))
             if not jsonl:
                 meta = seq.metadata
                 note = "" if len(shown) == len(videos) else f" (first {len(shown)} read)"

@@ -28,7 +28,6 @@ Segment ids become ``video[clip]`` (MMSA) or ``video[start:end]`` (MulT).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pickle
@@ -42,6 +41,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..errors import DataError
+from .jsonl import json_line
 
 SPLITS = ("train", "valid", "test")
 MODALITIES = {"text": "text", "audio": "audio", "vision": "video"}
@@ -448,9 +448,7 @@ def read_sentiment_pickle(path: str, layout: str | None = None) -> dict[str, dic
     return out
 
 
-def inspect_pickle(
-    paths: Sequence[str], jsonl: bool = False, limit: int | None = None, out: TextIO | None = None
-) -> None:
+def inspect_pickle(paths: Sequence[str], *, jsonl: bool = False, limit: int | None = None, out: TextIO) -> None:
     """Describe MMSA/MulT pickles (safely): splits, keys and shapes; with ``jsonl`` one object per
     segment ``{"id", "split", "label", "lengths": {m: real steps}}``.
 
@@ -458,9 +456,8 @@ def inspect_pickle(
         paths: pickle files.
         jsonl: one JSON object per segment instead of a summary.
         limit: at most this many segments per split (all when None).
-        out: where to write (stdout by default).
+        out: where to write.
     """
-    out = out or sys.stdout
     for path in paths:
         splits = read_sentiment_pickle(path)
         if not jsonl:
@@ -478,4 +475,4 @@ def inspect_pickle(
                     "label": float(d["scores"][i]),
                     "lengths": {m: int(mk[i].sum()) for m, mk in d["masks"].items()},
                 }
-                out.write(json.dumps(record) + "\n")
+                out.write(json_line(record))

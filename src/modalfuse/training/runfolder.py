@@ -106,7 +106,9 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], None]
             tmp.unlink()
         except OSError:
             pass
-        raise write_error(path, e) from e
+        if isinstance(e, OSError) or _no_space(e):
+            raise write_error(path, e) from e
+        raise
     except BaseException:
         try:
             tmp.unlink()
