@@ -12,12 +12,14 @@ import pytest
 
 from modalfuse.cli import main
 from modalfuse.metrics import direction
-from modalfuse.report.render import render_report
+from modalfuse.errors import UserError
+from modalfuse.report import render_report
+from modalfuse.stats.paired import Comparison
 
 LABELS = ["text", "late", "attention"]
 METRICS = ["accuracy", "f1_weighted", "f1_macro"]
-PLOTS = ["metrics.png", "training_curves.png", "confusion_matrices.png", "efficiency.png", "attention.png",
-         "ablation.png"]
+PLOTS = ["metrics.png", "forest.png", "training_curves.png", "confusion_matrices.png", "efficiency.png",
+         "attention.png", "ablation.png"]
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -27,7 +29,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_report_files_and_columns(tiny_compare: Path) -> None:
     report = tiny_compare / "report"
-    for name in ["results.csv", "summary.csv", "report.md", *PLOTS]:
+    for name in ["results.csv", "summary.csv", "comparisons.csv", "baselines.csv", "report.md", *PLOTS]:
         assert (report / name).is_file(), name
     import matplotlib.image
 
@@ -37,7 +39,7 @@ def test_report_files_and_columns(tiny_compare: Path) -> None:
 
     summary = _rows(report / "summary.csv")
     expected = ["model", *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")], "parameters", "train_seconds",
-                "inference_samples_per_s", "flops_per_sample", "peak_memory_mb", "seeds"]
+                "inference_samples_per_s", "flops_per_sample", "peak_memory_mb", "seeds", "reference", "verdict"]
     assert list(summary[0]) == expected
     assert [r["model"] for r in summary] == LABELS
 
@@ -96,19 +98,85 @@ def test_analysis_attention_and_ablation(tiny_compare: Path) -> None:
     assert ablation["zeroed"]["text"] != ablation["full"]
 
 
-def test_report_from_run_folders_without_analysis(tiny_compare: Path, tmp_path: Path, capsys) -> None:
-    """`modalfuse report RUN_DIR...` re-renders from plain run folders, analysing those that lack it."""
+def _tree(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))}
+
+
+def test_report_from_run_folders_never_writes_into_them(tiny_compare: Path, tmp_path: Path, capsys) -> None:
+    """`modalfuse report RUN_DIR...` re-renders from plain run folders; one without analysis.json is
+    reported without efficiency (and says how to analyse it), and no run folder changes."""
     a, b = tmp_path / "late-seed0", tmp_path / "text-seed0"
     shutil.copytree(tiny_compare / "runs" / "late-seed0", a)
     shutil.copytree(tiny_compare / "runs" / "text-seed0", b)
     (a / "analysis.json").unlink()
+    before = {a: _tree(a), b: _tree(b)}
     assert main(["report", str(a), str(b), "--out", str(tmp_path / "rep")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "rep" / "report.md")
-    assert (a / "analysis.json").is_file()
+    assert {a: _tree(a), b: _tree(b)} == before
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "Not analysed" in text and "modalfuse analyze" in text
     summary = _rows(tmp_path / "rep" / "summary.csv")
     assert [r["model"] for r in summary] == ["late", "text"]
     assert summary[0]["accuracy_std"] == ""  # one seed: no spread to report
+    assert summary[0]["inference_samples_per_s"] == ""  # not analysed
+    assert "mean ± std" not in text.split("## Summary")[1].split("\n")[0]  # "one seed", not "mean ± std over seeds"
     assert not (tmp_path / "rep" / "attention.png").exists()  # neither model returns attention
+
+    # `modalfuse analyze` is the explicit step that writes it
+    assert main(["analyze", str(a)]) == 0
+    assert json.loads((a / "analysis.json").read_text())["efficiency"]["parameters"] > 0
+    with pytest.raises(UserError, match="not a finished run folder"):
+        main(["--debug", "analyze", str(tmp_path)])
+
+
+def test_comparisons_csv_and_verdicts(tiny_compare: Path) -> None:
+    report = tiny_compare / "report"
+    rows = _rows(report / "comparisons.csv")
+    assert list(rows[0]) == ["model", "reference", "metric", "delta", "ci_low", "ci_high", "p_value", "p_adjusted",
+                             "verdict", "seeds", "examples"]
+    summary = {r["model"]: r for r in _rows(report / "summary.csv")}
+    # the default reference is the best (here: only) unimodal model
+    assert {r["reference"] for r in rows if r["model"] != "late" or r["reference"] != "attention"} <= {"text", "attention", "late"}
+    assert summary["text"]["verdict"] == "reference" and summary["late"]["reference"] == "text"
+    for r in rows:
+        assert float(r["ci_low"]) <= float(r["ci_high"])
+        assert float(r["p_value"]) <= float(r["p_adjusted"]) <= 1
+        assert r["verdict"] in ("better", "worse", "indistinguishable")
+        assert r["seeds"] == "2/2" and r["examples"] == "48"
+        if r["reference"] == "text":  # delta = difference of the seed means in summary.csv
+            m = r["metric"]
+            assert float(r["delta"]) == pytest.approx(float(summary[r["model"]][f"{m}_mean"]) - float(summary["text"][f"{m}_mean"]))
+    for model in ("late", "attention"):
+        acc = next(r for r in rows if r["model"] == model and r["reference"] == "text" and r["metric"] == "accuracy")
+        assert summary[model]["verdict"] == acc["verdict"]
+    text = (report / "report.md").read_text()
+    assert "## Paired comparisons" in text and "Holm" in text and "*majority class*" in text and "*chance*" in text
+    assert "## Class counts" in text
+    base = {r["model"]: r for r in _rows(report / "baselines.csv")}
+    counts = np.bincount(np.load(tiny_compare / "runs" / "text-seed0" / "predictions.npz")["test/labels"], minlength=4)
+    train = np.load(tiny_compare / "runs" / "text-seed0" / "predictions.npz")["train/labels"]
+    assert float(base["majority class"]["accuracy"]) == pytest.approx(counts[np.bincount(train).argmax()] / counts.sum())
+
+
+def test_reference_option_and_unknown_reference(tiny_compare: Path, tmp_path: Path) -> None:
+    render_report([str(tiny_compare)], out=str(tmp_path / "r"), reference="attention", resamples=200)
+    rows = _rows(tmp_path / "r" / "comparisons.csv")
+    assert {r["reference"] for r in rows if r["model"] in ("text", "late") and r["metric"] == "accuracy"} >= {"attention"}
+    with pytest.raises(UserError, match="--reference nope: no such model"):
+        render_report([str(tiny_compare)], out=str(tmp_path / "r2"), reference="nope")
+    assert not (tmp_path / "r2").exists()
+
+
+def test_report_over_runs_of_different_tasks_is_one_error_and_no_folder(tiny_compare: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-seed0"
+    shutil.copytree(tiny_compare / "runs" / "text-seed0", other)
+    data = json.loads((other / "data.json").read_text())
+    data["task"] = {"kind": "regression", "num_classes": 1, "class_names": None}
+    (other / "data.json").write_text(json.dumps(data))
+    with pytest.raises(UserError, match="regression task, but .* multiclass with 4 classes task"):
+        render_report([str(tiny_compare / "runs" / "text-seed0"), str(other)], out=str(tmp_path / "rep"))
+    assert not (tmp_path / "rep").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["other-seed0"]  # no temporary folder left either
 
 
 def test_report_errors(tmp_path: Path) -> None:

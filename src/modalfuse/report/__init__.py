@@ -1,10 +1,8 @@
-"""Comparisons and reports: train a comparison (``compare``), analyse each run (``analyze_run``),
-render a report from run folders (``render_report``)."""
+"""Reports: read run folders, write report files (``render_report``); nothing else. Training and
+analysing runs is ``modalfuse.compare`` and ``modalfuse.analysis``."""
 
 from __future__ import annotations
 
-from .analysis import analyze_run
-from .compare import compare, plan
-from .render import render_report
+from .render import render_report, summary_table
 
-__all__ = ["analyze_run", "compare", "plan", "render_report"]
+__all__ = ["render_report", "summary_table"]

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..metrics import direction
+from .runs import Run, by_label, seeds_text
 
 if TYPE_CHECKING:
-    from .render import Run
+    from .evidence import Paired
 
 LABELS = {
     "accuracy": "accuracy (fraction correct)", "f1_weighted": "weighted F1 (0–1)", "f1_macro": "macro F1 (0–1)",
@@ -25,6 +26,7 @@ LABELS = {
     "f1_has0": "binary weighted F1, zeros non-negative (0–1)", "f1_non0": "binary weighted F1, zeros excluded (0–1)",
     "acc5": "5-class accuracy (fraction)", "acc7": "7-class accuracy (fraction)",
     "mae": "mean absolute error (label units)", "corr": "Pearson correlation (−1–1)",
+    "acc3_band": "3-class accuracy, neutral band (fraction)",
     "gap": "GAP@k (0–1)", "map": "mean average precision (0–1)", "hit_at_1": "Hit@1 (fraction)", "perr": "PERR (fraction)",
 }
 MAX_BAR_METRICS = 6
@@ -59,7 +61,7 @@ def _save(fig: Any, folder: Path, name: str) -> str:
 
 
 def _by_label(runs: list[Run], labels: list[str]) -> dict[str, list[Run]]:
-    return {lab: [r for r in runs if r.label == lab] for lab in labels if any(r.label == lab for r in runs)}
+    return by_label(runs, labels)
 
 
 def _xticks(ax: Any, labels: list[str]) -> None:
@@ -73,14 +75,26 @@ def _seeds_text(runs: list[Run]) -> str:
     return f"{n} seed{'s' if n > 1 else ''}"
 
 
+def _values(runs: list[Run], split: str) -> dict[Path, dict[str, float]]:
+    from .evidence import run_values
+
+    return {r.folder: run_values(r, split) for r in runs}
+
+
+BASELINE_STYLES = ("--", ":")
+
+
 # ---------------------------------------------------------------------------------------------
 # The figures
 # ---------------------------------------------------------------------------------------------
 
-def plot_metric_bars(runs: list[Run], labels: list[str], split: str, metrics: list[str], folder: Path) -> str:
-    """One panel per metric: mean over seeds per model, error bars = standard deviation."""
+def plot_metric_bars(runs: list[Run], labels: list[str], split: str, metrics: list[str], folder: Path,
+                     baselines: list[dict[str, Any]] | None = None) -> str:
+    """One panel per metric: bars from zero (mean over seeds; error bars = std when there are several),
+    baselines as horizontal lines."""
     plt = _plt()
     groups = _by_label(runs, labels)
+    vals = _values(runs, split)
     names = list(groups)
     metrics = metrics[:MAX_BAR_METRICS]
     cols = min(3, len(metrics))
@@ -88,25 +102,65 @@ def plot_metric_bars(runs: list[Run], labels: list[str], split: str, metrics: li
     width = max(4.0, 0.55 * len(names) + 1.5)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.8 * rows), squeeze=False, layout="constrained")
     colors = _colors(labels)
+    several = max(len(g) for g in groups.values()) > 1
     for ax, m in zip(axes.flat, metrics):
-        values = [[r.metrics[split][m] for r in groups[n] if m in r.metrics[split]] for n in names]
+        values = [[vals[r.folder][m] for r in groups[n] if m in vals[r.folder]] for n in names]
         means = [np.mean(v) if v else np.nan for v in values]
         stds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
-        ax.bar(range(len(names)), means, yerr=stds, capsize=4, color=[colors[n] for n in names],
-               error_kw={"elinewidth": 1.2, "ecolor": "black"}, label="mean ± std over seeds")
-        finite = [x for x in means if not np.isnan(x)]
-        if finite and direction(m) == "max" and min(finite) >= 0:
-            top = max(mu + s for mu, s in zip(means, stds) if not np.isnan(mu))
-            lo = max(0.0, min(mu - s for mu, s in zip(means, stds) if not np.isnan(mu)) - 0.1 * (top or 1))
-            ax.set_ylim(lo, top + 0.08 * (top - lo or 1))  # differences, not the distance from zero
+        ax.bar(range(len(names)), means, yerr=stds if several else None, capsize=4, color=[colors[n] for n in names],
+               error_kw={"elinewidth": 1.2, "ecolor": "black"})
+        for b, style in zip(baselines or [], BASELINE_STYLES):
+            if m in b and np.isfinite(b[m]):
+                ax.axhline(b[m], color="black", ls=style, lw=1, label=b["model"])
+        ax.axhline(0, color="black", lw=0.6)
+        if baselines:
+            ax.legend(fontsize=7, loc="lower right")
         ax.set_title(f"{split} {m} ({'higher' if direction(m) == 'max' else 'lower'} is better)")
         ax.set_ylabel(metric_label(m))
         _xticks(ax, names)
         ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
-    fig.suptitle(f"Metrics per model ({split} split, mean ± std over {_seeds_text(runs)})")
+    n = max(len(g) for g in groups.values())
+    fig.suptitle(f"Metrics per model ({split} split, {seeds_text(n)}{'; error bars: std' if several else ''}; "
+                 f"lines: baselines)")
     return _save(fig, folder, "metrics.png")
+
+
+def plot_forest(p: Paired, folder: Path, max_metrics: int = 6) -> str:
+    """Each model's difference from the reference with its 95 % interval, one panel per metric."""
+    plt = _plt()
+    metrics = p.metrics[:max_metrics]
+    models = list(dict.fromkeys(c.model for c in p.rows if c.reference == p.reference))
+    cols = min(3, len(metrics))
+    rows = math.ceil(len(metrics) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 0.42 * len(models) * rows + 1.6 * rows),
+                             squeeze=False, layout="constrained")
+    color = {"better": "tab:green", "worse": "tab:red", "indistinguishable": "grey"}
+    for ax, m in zip(axes.flat, metrics):
+        cell = {c.model: c for c in p.rows if c.metric == m and c.reference == p.reference}
+        for i, model in enumerate(models):
+            c = cell.get(model)
+            if c is None or not np.isfinite(c.ci_low):
+                continue
+            ax.errorbar(c.delta, i, xerr=[[c.delta - c.ci_low], [c.ci_high - c.delta]], fmt="o", capsize=3,
+                        color=color[c.verdict], ms=5)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(range(len(models)))
+        ax.set_yticklabels(models, fontsize=8)
+        ax.invert_yaxis()
+        better = "right" if direction(m) == "max" else "left"
+        ax.set_title(f"{m}: model − {p.reference}\n({better} is better)", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", ls="", color=v, label=k) for k, v in color.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, title="verdict (Holm, α = 0.05)")
+    fig.suptitle(f"Differences from {p.reference} with 95 % hierarchical bootstrap intervals "
+                 f"({p.examples} test examples, {p.resamples} resamples)")
+    return _save(fig, folder, "forest.png")
 
 
 def _loss_name(run: Run) -> str:
@@ -114,35 +168,40 @@ def _loss_name(run: Run) -> str:
     if loss == "auto":
         loss = {"multiclass": "cross_entropy", "multilabel": "bce", "regression": "l1"}[run.data["task"]["kind"]]
     return {"cross_entropy": "cross-entropy (nats)", "bce": "binary cross-entropy (nats)", "l1": "L1 (label units)",
-            "mse": "MSE (label units²)"}[loss]
+            "mse": "MSE (label units²)"}.get(loss, loss)
 
 
 def plot_training_curves(runs: list[Run], labels: list[str], monitor: str, folder: Path) -> str:
-    """Training loss and validation ``monitor`` per epoch: mean over seeds, band = min..max."""
+    """One small panel per model (own y scales: a summed multi-term loss does not squash the others):
+    training loss (left axis) and validation ``monitor`` (right axis) per epoch, mean over seeds,
+    band = min..max over seeds when there are several."""
     plt = _plt()
     groups = _by_label(runs, labels)
-    colors = _colors(labels)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
-    for label, group in groups.items():
-        for ax, key in zip(axes, ("train_loss", f"valid_{monitor}")):
+    cols = min(3, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.0 * rows), squeeze=False, layout="constrained")
+    for ax, (label, group) in zip(axes.flat, groups.items()):
+        right = ax.twinx()
+        for axis, key, color in ((ax, "train_loss", "tab:blue"), (right, f"valid_{monitor}", "tab:orange")):
             epochs = sorted({row["epoch"] for r in group for row in r.history if key in row})
+            if not epochs:
+                continue
             per = [[row[key] for r in group for row in r.history if row["epoch"] == e and key in row] for e in epochs]
-            mean = np.array([np.mean(v) for v in per])
-            ax.plot(epochs, mean, color=colors[label], label=label, marker="o" if len(epochs) < 8 else None, ms=3)
+            axis.plot(epochs, [np.mean(v) for v in per], color=color, marker="o" if len(epochs) < 12 else None, ms=3)
             if len(group) > 1:
-                ax.fill_between(epochs, [min(v) for v in per], [max(v) for v in per], color=colors[label], alpha=0.15)
-    axes[0].set_title("Training loss as optimised (late fusion: sum over modalities)"
-                      if any(r.config["model"].get("fusion", {}).get("name") == "late" for r in runs) else "Training loss")
-    axes[0].set_ylabel(f"training loss, {_loss_name(runs[0])}")
-    axes[1].set_title(f"Validation {monitor}")
-    axes[1].set_ylabel(f"validation {metric_label(monitor)}")
-    for ax in axes:
-        ax.set_xlabel("epoch")
+                axis.fill_between(epochs, [min(v) for v in per], [max(v) for v in per], color=color, alpha=0.2)
+            axis.tick_params(axis="y", labelcolor=color, labelsize=7)
+        head = (group[0].config.get("model") or {}).get("head", {})
+        summed = isinstance(head, dict) and head.get("name") == "vote"  # one loss term per modality
+        ax.set_title(label + (" (loss: sum of per-modality losses)" if summed else ""), fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[1].legend(title="model", loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.axis("off")
     band = "; band: min–max over seeds" if len({r.seed for r in runs}) > 1 else ""
-    fig.suptitle(f"Training curves (mean over {_seeds_text(runs)}{band})")
+    fig.suptitle(f"Training curves: blue = training loss, {_loss_name(runs[0])} (left axis); orange = validation "
+                 f"{monitor} (right axis); mean over {_seeds_text(runs)}{band}", fontsize=10)
     return _save(fig, folder, "training_curves.png")
 
 
@@ -192,55 +251,78 @@ def _log_axis(ax: Any) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _frontier(points: list[tuple[float, float]], better: str) -> list[tuple[float, float]]:
-    """Pareto-optimal points: no other model is at least as small *and* scores better."""
-    sign = 1 if better == "max" else -1
-    best, front = -math.inf, []
-    for x, y in sorted(points, key=lambda p: (p[0], -sign * p[1])):
-        if sign * y > best:
-            best = sign * y
-            front.append((x, y))
-    return front
+def _spread_labels(ax: Any, points: list[tuple[float, float, str, Any]]) -> None:
+    """Label every point at the right edge of the panel, labels spread vertically so none overlap,
+    each joined to its point by a thin line (points that share a position stay distinguishable)."""
+    if not points:
+        return
+    y0, y1 = ax.get_ylim()
+    order = sorted(points, key=lambda p: p[1])
+    gap = (y1 - y0) / max(len(points) + 1, 12)
+    ys, last = [], -math.inf
+    for _, y, _, _ in order:
+        last = max(y, last + gap)
+        ys.append(last)
+    shift = max(0.0, ys[-1] - y1 + gap / 2) if ys else 0.0
+    ys = [y - shift for y in ys]
+    for (x, y, text, color), ly in zip(order, ys):
+        ax.annotate(text, xy=(x, y), xytext=(1.02, ly), textcoords=("axes fraction", "data"), fontsize=7,
+                    color=color, va="center", arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5, "alpha": 0.6})
 
 
-def plot_efficiency(runs: list[Run], labels: list[str], split: str, monitor: str, folder: Path) -> str:
-    """Score against parameters, FLOPs per sample and inference throughput, with the frontier."""
+def plot_efficiency(runs: list[Run], labels: list[str], split: str, monitor: str, folder: Path,
+                    baselines: list[dict[str, Any]] | None = None) -> str | None:
+    """Score against parameters, FLOPs per sample and inference throughput (median over timed rounds,
+    bar = the rounds' range): every point labelled, no frontier (timing noise is not a trade-off)."""
+    groups = {lab: [r for r in g if r.analysis] for lab, g in _by_label(runs, labels).items()}
+    groups = {lab: g for lab, g in groups.items() if g}
+    if not groups:
+        return None
     plt = _plt()
-    groups = _by_label(runs, labels)
+    vals = _values(runs, split)
     colors = _colors(labels)
-    panels = (("parameters", "parameters (count, log scale)", "min"),
-              ("flops_per_sample", "FLOPs per sample (log scale)", "min"),
-              ("inference_samples_per_s", "inference throughput (samples/s at batch 256, log scale)", "max"))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
-    markers = "osD^vP*Xh<>p"
-    for ax, (key, xlabel, cheap) in zip(axes, panels):
+    panels = (("parameters", "parameters (count, log scale)"),
+              ("flops_per_sample", "FLOPs per sample (log scale)"),
+              ("inference_samples_per_s", "inference samples/s at batch 256 (log scale)"))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), layout="constrained")
+    several = max(len(g) for g in groups.values()) > 1
+    for ax, (key, xlabel) in zip(axes, panels):
         points = []
-        for i, (label, group) in enumerate(groups.items()):
+        for label, group in groups.items():
             x = float(np.mean([r.analysis["efficiency"][key] for r in group]))
-            ys = [r.metrics[split][monitor] for r in group]
+            ys = [vals[r.folder][monitor] for r in group]
             y = float(np.mean(ys))
-            ax.errorbar(x, y, yerr=np.std(ys, ddof=1) if len(ys) > 1 else None, fmt=markers[i % len(markers)],
-                        color=colors[label], capsize=3, ms=7, label=label)
-            points.append((x if cheap == "min" else -x, y))
-        front = _frontier(points, direction(monitor))
-        fx = [p[0] if cheap == "min" else -p[0] for p in front]
-        ax.plot(fx, [p[1] for p in front], "--", color="grey", lw=1, zorder=0, label="efficiency frontier")
-        if all(p[0] != 0 for p in points):
+            xerr = None
+            if key == "inference_samples_per_s":
+                rounds = [v for r in group for v in r.analysis["efficiency"].get("inference_samples_per_s_rounds", [])]
+                if rounds:
+                    x = float(np.median(rounds))
+                    xerr = [[x - min(rounds)], [max(rounds) - x]]
+            ax.errorbar(x, y, yerr=np.std(ys, ddof=1) if len(ys) > 1 else None, xerr=xerr, fmt="o",
+                        color=colors[label], capsize=3, ms=6)
+            points.append((x, y, label, colors[label]))
+        for b, style in zip(baselines or [], BASELINE_STYLES):
+            if monitor in b and np.isfinite(b[monitor]):
+                ax.axhline(b[monitor], color="black", ls=style, lw=0.8, label=b["model"])
+        if all(p[0] > 0 for p in points):
             _log_axis(ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"{split} {metric_label(monitor)}")
         ax.grid(alpha=0.3, which="both")
+        _spread_labels(ax, points)
+        if baselines:
+            ax.legend(fontsize=7, loc="lower left")
     axes[0].set_title("Score vs size")
     axes[1].set_title("Score vs compute")
-    axes[2].set_title("Score vs speed")
-    axes[2].legend(title="model", loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
-    fig.suptitle(f"Efficiency: {split} {monitor} (mean ± std over {_seeds_text(runs)}) against cost")
+    axes[2].set_title("Score vs speed (bar: range over timed rounds)")
+    n = max(len(g) for g in groups.values())
+    fig.suptitle(f"Efficiency: {split} {monitor} ({seeds_text(n)}{'; bars: std' if several else ''}) against cost")
     return _save(fig, folder, "efficiency.png")
 
 
 def plot_attention(runs: list[Run], labels: list[str], folder: Path) -> str | None:
     """Mean attention weight per modality (columns) and class (rows), one heatmap per model."""
-    groups = {lab: [r for r in g if r.analysis.get("attention")] for lab, g in _by_label(runs, labels).items()}
+    groups = {lab: [r for r in g if r.analysis and r.analysis.get("attention")] for lab, g in _by_label(runs, labels).items()}
     groups = {lab: g for lab, g in groups.items() if g}
     if not groups:
         return None
@@ -284,17 +366,22 @@ def ablation_drops(runs: list[Run], labels: list[str], monitor: str) -> dict[str
     for label, group in _by_label(runs, labels).items():
         per: dict[str, list[float]] = {}
         for r in group:
+            if not r.analysis:
+                continue
             ab = r.analysis["ablation"]
             for m, metrics in ab["zeroed"].items():
                 per.setdefault(m, []).append(sign * (ab["full"][monitor] - metrics[monitor]))
-        out[label] = per
+        if per:
+            out[label] = per
     return out
 
 
-def plot_ablation(runs: list[Run], labels: list[str], split: str, monitor: str, folder: Path) -> str:
+def plot_ablation(runs: list[Run], labels: list[str], split: str, monitor: str, folder: Path) -> str | None:
     """Grouped bars: per model, the score drop when each modality is zeroed at test time."""
-    plt = _plt()
     drops = ablation_drops(runs, labels, monitor)
+    if not drops:
+        return None
+    plt = _plt()
     names = list(drops)
     modalities = sorted({m for per in drops.values() for m in per})
     fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(names) * len(modalities) + 2.5), 4.4), layout="constrained")
@@ -312,21 +399,21 @@ def plot_ablation(runs: list[Run], labels: list[str], split: str, monitor: str, 
     ax.grid(axis="y", alpha=0.3)
     ax.legend(title="modality", loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     ax.set_title(f"Modality ablation: {split} {monitor} lost when one modality is zeroed at test time\n"
-                 f"(positive = the model relies on it; mean ± std over {_seeds_text(runs)})")
+                 f"(positive = the model relies on it; {seeds_text(len({r.seed for r in runs}))})")
     return _save(fig, folder, "ablation.png")
 
 
-def render_all(runs: list[Run], labels: list[str], split: str, monitor: str, folder: Path) -> list[tuple[str, str]]:
+def render_all(runs: list[Run], labels: list[str], split: str, monitor: str, names: list[str], folder: Path, *,
+               paired: Paired | None = None, baselines: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
     """Every figure that applies: ``[(file name, caption), ...]``."""
-    from .render import metric_names
-
-    names = metric_names(runs, split)
     metrics = [monitor, *[m for m in names if m != monitor]]
     figures = [
-        (plot_metric_bars(runs, labels, split, metrics, folder), "Metrics per model (error bars: std over seeds)"),
+        (plot_metric_bars(runs, labels, split, metrics, folder, baselines), "Metrics per model, with baselines"),
+        (plot_forest(paired, folder) if paired is not None and paired.rows else None,
+         f"Differences from {paired.reference if paired else ''} with 95 % intervals"),
         (plot_training_curves(runs, labels, monitor, folder), "Training curves"),
         (plot_confusion(runs, labels, split, folder), "Confusion matrices"),
-        (plot_efficiency(runs, labels, split, monitor, folder), "Efficiency frontier"),
+        (plot_efficiency(runs, labels, split, monitor, folder, baselines), "Efficiency"),
         (plot_attention(runs, labels, folder), "Attention weights per modality and class"),
         (plot_ablation(runs, labels, split, monitor, folder), "Modality ablation"),
     ]

@@ -1,13 +1,18 @@
-"""Render a comparison report from run folders (files only, never live objects).
+"""Render a comparison report from run folders (files only: never live objects, never training,
+never writing into the run folders).
 
 ``render_report`` writes into the report folder:
 
 - ``results.csv``: one row per run (label, seed, every valid/test metric, efficiency, timing);
 - ``summary.csv``: one row per model: ``model``, ``<metric>_mean``/``<metric>_std`` for each metric
   of the reported split, ``parameters``, ``train_seconds``, ``inference_samples_per_s``,
-  ``flops_per_sample``, ``peak_memory_mb``, ``seeds``;
-- ``report.md``: the summary table with the best value per column in bold, the setup, the command;
-- PNG plots (see ``plots.py``).
+  ``flops_per_sample``, ``peak_memory_mb``, ``seeds``, ``reference``, ``verdict`` (against the
+  reference on the monitored metric);
+- ``comparisons.csv``: ``model, reference, metric, delta, ci_low, ci_high, p_value, p_adjusted,
+  verdict, seeds, examples`` (``modalfuse.stats``), and ``baselines.csv``;
+- ``report.md`` and PNG plots (``plots.py``).
+
+Metrics that the runs' ``predictions.npz`` can recompute are recomputed from it.
 """
 
 from __future__ import annotations
@@ -16,126 +21,41 @@ import csv
 import io
 import json
 import math
-import re
-import shlex
-import sys
-from dataclasses import dataclass
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..errors import UserError
 from ..metrics import direction
-from ..training.runfolder import atomic_write_text, read_jsonl
-from .analysis import analyze_run, read_analysis
+from ..stats.paired import ALPHA, DEFAULT_RESAMPLES
+from ..stats.weighted import NEUTRAL_BAND
+from . import evidence, plots
+from .runs import Run, by_label, collect, metric_names, monitor_of, report_split, seeds_text
 
-COMPARE_FILE = "compare.json"
 EFFICIENCY = ("parameters", "train_seconds", "inference_samples_per_s", "flops_per_sample", "peak_memory_mb")
 EFFICIENCY_DIRECTION = {"parameters": "min", "train_seconds": "min", "inference_samples_per_s": "max",
                         "flops_per_sample": "min", "peak_memory_mb": "min"}
 EFFICIENCY_TITLE = {"parameters": "parameters", "train_seconds": "train s", "inference_samples_per_s": "samples/s",
                     "flops_per_sample": "FLOPs/sample", "peak_memory_mb": "peak MiB"}
-
-
-@dataclass
-class Run:
-    """What the report needs from one run folder."""
-
-    label: str
-    seed: int
-    folder: Path
-    config: dict[str, Any]
-    data: dict[str, Any]
-    metrics: dict[str, Any]  # {"valid": {...}, "test": {...}}
-    history: list[dict[str, Any]]  # metrics.jsonl rows
-    run: dict[str, Any]  # run.json
-    analysis: dict[str, Any]
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading run folders
-# ---------------------------------------------------------------------------------------------
-
-def _read_run(folder: Path, label: str, seed: int) -> Run:
-    if not (folder / "metrics.json").is_file() or not (folder / "run.json").is_file():
-        raise UserError(f"{folder}: not a finished run folder (no metrics.json/run.json)")
-    analysis = read_analysis(folder)
-    if analysis is None:  # runs trained with `modalfuse train`: analyse them now
-        print(f"analysing {folder} ...", file=sys.stderr, flush=True)
-        analysis = analyze_run(folder)
-    return Run(label, seed, folder, yaml.safe_load((folder / "config.yaml").read_text()),
-               json.loads((folder / "data.json").read_text()), json.loads((folder / "metrics.json").read_text()),
-               read_jsonl(folder / "metrics.jsonl"), json.loads((folder / "run.json").read_text()), analysis)
-
-
-def _label_of(folder: Path) -> str:
-    """A loose run folder's label: its name without the ``-YYYYmmdd-HHMMSS[-k]`` stamp."""
-    return re.sub(r"-\d{8}-\d{6}(-\d+)?$", "", re.sub(r"-seed\d+$", "", folder.name))
-
-
-def collect(paths: list[str]) -> tuple[list[Run], dict[str, Any], Path]:
-    """Runs, the comparison's description (``compare.json`` or a stand-in) and the default report folder."""
-    if len(paths) == 1 and (Path(paths[0]) / COMPARE_FILE).is_file():
-        root = Path(paths[0])
-        info = json.loads((root / COMPARE_FILE).read_text())
-        runs, missing = [], []
-        for r in info["runs"]:
-            folder = root / r["folder"]
-            if (folder / "run.json").is_file():
-                runs.append(_read_run(folder, r["label"], r["seed"]))
-            else:
-                missing.append(r["folder"])
-        info["unfinished"] = missing
-        if not runs:
-            raise UserError(f"{root}: no finished runs yet (run the comparison command: {info['command']})")
-        return runs, info, root / "report"
-    folders = [Path(p) for p in paths]
-    for f in folders:
-        if not f.is_dir():
-            raise UserError(f"{f}: not a run folder or comparison folder")
-    runs = []
-    for f in folders:
-        seed = int(yaml.safe_load((f / "config.yaml").read_text())["train"]["seed"]) if (f / "config.yaml").is_file() else 0
-        runs.append(_read_run(f, _label_of(f), seed))
-    labels = list(dict.fromkeys(r.label for r in runs))
-    parents = {f.resolve().parent for f in folders}
-    default = (parents.pop() if len(parents) == 1 else Path.cwd()) / "report"
-    info = {"name": "runs", "description": "", "command": shlex.join(["modalfuse", "report", *paths]),
-            "labels": labels, "seeds": sorted({r.seed for r in runs}), "overrides": [], "unfinished": []}
-    return runs, info, default
+COMPARISON_COLUMNS = ("model", "reference", "metric", "delta", "ci_low", "ci_high", "p_value", "p_adjusted",
+                      "verdict", "seeds", "examples")
+TUNING_FILE = "tuning.json"  # written by `compare --tune` beside compare.json
 
 
 # ---------------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------------
 
-def report_split(runs: list[Run]) -> str:
-    return "test" if all("test" in r.metrics for r in runs) else "valid"
-
-
-def metric_names(runs: list[Run], split: str) -> list[str]:
-    names: dict[str, None] = {}
-    for r in runs:
-        for k, v in r.metrics.get(split, {}).items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                names[k] = None
-    return list(names)
-
-
-def monitor_of(runs: list[Run], split: str) -> str:
-    """The task's monitored metric (run.json), when it is among the reported metrics."""
-    names = metric_names(runs, split)
-    monitor = runs[0].run.get("monitor")
-    return monitor if monitor in names else names[0]
-
-
 def _efficiency(r: Run) -> dict[str, float]:
-    e = r.analysis["efficiency"]
-    return {"parameters": e["parameters"], "train_seconds": r.run["train_seconds"],
-            "inference_samples_per_s": e["inference_samples_per_s"], "flops_per_sample": e["flops_per_sample"],
-            "peak_memory_mb": e["peak_memory_mb"]}
+    e = (r.analysis or {}).get("efficiency") or {}
+    nan = float("nan")
+    return {"parameters": e.get("parameters", r.data.get("parameters", nan)), "train_seconds": r.run["train_seconds"],
+            "inference_samples_per_s": e.get("inference_samples_per_s", nan),
+            "flops_per_sample": e.get("flops_per_sample", nan), "peak_memory_mb": e.get("peak_memory_mb", nan)}
 
 
 def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
@@ -143,8 +63,8 @@ def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
     for r in runs:
         row: dict[str, Any] = {"model": r.label, "seed": r.seed, "run_dir": r.folder.name}
         for split in ("valid", "test"):
-            for k in metric_names([r], split):
-                row[f"{split}_{k}"] = r.metrics[split][k]
+            if split in r.metrics:
+                row.update({f"{split}_{k}": v for k, v in evidence.run_values(r, split).items()})
         row.update(_efficiency(r))
         row.update(best_epoch=r.run.get("best_epoch"), epochs_run=r.run.get("epochs_run"))
         rows.append(row)
@@ -155,40 +75,41 @@ def _std(values: list[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
-def summary_rows(runs: list[Run], labels: list[str]) -> list[dict[str, Any]]:
-    split = report_split(runs)
-    names = metric_names(runs, split)
+def summary_rows(runs: list[Run], labels: list[str], split: str, names: list[str],
+                 verdicts: dict[str, str] | None = None, reference: str | None = None) -> list[dict[str, Any]]:
     rows = []
-    for label in labels:
-        group = [r for r in runs if r.label == label]
-        if not group:
-            continue
+    for label, group in by_label(runs, labels).items():
         row: dict[str, Any] = {"model": label}
+        per = [evidence.run_values(r, split) for r in group]
         for k in names:
-            values = [float(r.metrics[split][k]) for r in group if k in r.metrics[split]]
+            values = [v[k] for v in per if k in v and not math.isnan(v[k])]
             row[f"{k}_mean"] = float(np.mean(values)) if values else float("nan")
             row[f"{k}_std"] = _std(values)
         for k in EFFICIENCY:
             row[k] = float(np.mean([_efficiency(r)[k] for r in group]))
-        row["parameters"] = int(row["parameters"])
+        if not math.isnan(row["parameters"]):
+            row["parameters"] = int(row["parameters"])
         row["seeds"] = len(group)
+        if verdicts is not None:
+            row["reference"] = reference
+            row["verdict"] = verdicts.get(label, "reference")
         rows.append(row)
     return rows
 
 
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    columns: dict[str, None] = {}
+def _csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    cols: dict[str, None] = dict.fromkeys(columns or [])
     for row in rows:
-        columns.update(dict.fromkeys(row))
+        cols.update(dict.fromkeys(row))
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=list(cols), lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for row in rows:
         w.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()})
     return buf.getvalue()
 
 
-def _fmt(name: str, v: float) -> str:
+def _fmt(name: str, v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     if name == "parameters":
@@ -206,26 +127,37 @@ def _fmt(name: str, v: float) -> str:
 
 
 def _best(values: list[float], how: str) -> float | None:
-    finite = [v for v in values if v is not None and not math.isnan(v)]
+    finite = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not finite:
         return None
     return max(finite) if how == "max" else min(finite)
 
 
-def table_cells(summary: list[dict[str, Any]], names: list[str]) -> tuple[list[str], list[list[tuple[str, bool]]]]:
-    """Header and rows of ``(text, is_best)`` cells: each metric as ``mean ± std``, then efficiency."""
-    header = ["model", *names, *(EFFICIENCY_TITLE[k] for k in EFFICIENCY)]
+def table_cells(summary: list[dict[str, Any]], names: list[str], baselines: list[dict[str, Any]] | None = None
+                ) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    """Header and rows of ``(text, is_best)`` cells: each metric as ``mean ± std`` (a single value for
+    one seed), the verdict against the reference when known, then efficiency; baseline rows last
+    (italic model name, never best)."""
+    has_verdict = any("verdict" in row for row in summary)
+    ref = next((row.get("reference") for row in summary if row.get("reference")), None)
+    header = ["model", *names, *([f"vs {ref}"] if has_verdict else []), *(EFFICIENCY_TITLE[k] for k in EFFICIENCY)]
     best = {k: _best([row[f"{k}_mean"] for row in summary], direction(k)) for k in names}
     best.update({k: _best([row[k] for row in summary], EFFICIENCY_DIRECTION[k]) for k in EFFICIENCY})
     rows = []
     for row in summary:
-        cells = [(row["model"], False)]
+        cells = [(str(row["model"]), False)]
         for k in names:
             mean, std = row[f"{k}_mean"], row[f"{k}_std"]
-            text = _fmt(k, mean) + ("" if math.isnan(std) else f" ± {std:.4f}")
+            text = _fmt(k, mean) + ("" if isinstance(std, float) and math.isnan(std) else f" ± {std:.4f}")
             cells.append((text, best[k] is not None and mean == best[k] and len(summary) > 1))
+        if has_verdict:
+            cells.append((str(row.get("verdict", "")), False))
         for k in EFFICIENCY:
             cells.append((_fmt(k, row[k]), best[k] is not None and row[k] == best[k] and len(summary) > 1))
+        rows.append(cells)
+    for b in baselines or []:
+        cells = [(f"*{b['model']}*", False), *[(_fmt(k, b.get(k, float("nan"))), False) for k in names]]
+        cells += [("", False)] * (int(has_verdict) + len(EFFICIENCY))
         rows.append(cells)
     return header, rows
 
@@ -239,7 +171,7 @@ def _markdown_table(header: list[str], rows: list[list[tuple[str, bool]]]) -> st
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:
     def value(k: str, v: str) -> Any:
-        if k == "model":
+        if k in ("model", "reference", "verdict"):
             return v
         return float(v) if v != "" else float("nan")
 
@@ -256,7 +188,9 @@ def summary_table(summary_csv: str | Path) -> str:
     widths = [max(len(r[i]) for r in texts) for i in range(len(header))]
     lines = ["  ".join(t.ljust(w) if i == 0 else t.rjust(w) for i, (t, w) in enumerate(zip(r, widths))) for r in texts]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n(* best per column; metrics: mean ± std over seeds)"
+    n = {int(row["seeds"]) for row in summary}
+    how = "one seed" if n == {1} else "mean ± std over seeds"
+    return "\n".join(lines) + f"\n(* best per column; metrics: {how})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,12 +203,13 @@ def _setup_lines(runs: list[Run], info: dict[str, Any], split: str, monitor: str
     mods = ", ".join(f"{m} ({s['dim']}" + ("" if s["seq_len"] is None else f" × {s['seq_len']} steps") + ")"
                      for m, s in d["modalities"].items())
     info_ = d.get("info", {})
-    samples = next((info_[k] for k in ("samples", "segments", "videos") if isinstance(info_.get(k), dict)), None)
+    samples = next((info_[k] for k in ("samples", "segments", "videos", "records") if isinstance(info_.get(k), dict)), None)
     sizes = ", ".join(f"{k} {v}" for k, v in samples.items()) if isinstance(samples, dict) else "see data.json"
+    scheme = f", label scheme `{info_['label_scheme']}`" if info_.get("label_scheme") else ""
     lines = [
         f"- **Data**: `{runs[0].config['data']['name']}`, {task['kind']} task"
         + (f" with {task['num_classes']} classes" if task["kind"] != "regression" else "")
-        + f"; modalities {mods}; samples {sizes}. Every run uses the same data and splits.",
+        + f"{scheme}; modalities {mods}; samples {sizes}. Every run uses the same data and splits.",
         f"- **Seeds**: {', '.join(map(str, sorted({r.seed for r in runs})))} (`train.seed`); "
         f"{len(runs)} runs. Metrics are on the **{split}** split, "
         + ("from the last epoch's checkpoint (`train.select: last`: a fixed schedule, no selection on "
@@ -290,21 +225,28 @@ def _setup_lines(runs: list[Run], info: dict[str, Any], split: str, monitor: str
     lines.append(f"- **Training**: {text}" + (f"; set per model: {', '.join(varies)}" if varies else "") + ".")
     if info.get("overrides"):
         lines.append(f"- **Overrides** for every run: `{' '.join(info['overrides'])}`.")
-    e = runs[0].analysis["efficiency"]
-    lines.append(
-        f"- **Efficiency**: parameters (trainable); FLOPs per sample from `torch.utils.flop_counter` "
-        f"(2 per multiply-add, matmuls and convolutions); inference samples/s at batch "
-        f"{e['inference_batch_size']} on {e['device']}; peak memory of one forward pass at that batch "
-        f"(measured as {e['peak_memory_method']}); train s = wall-clock training time of the run.")
+    analysed = [r for r in runs if r.analysis]
+    if analysed:
+        e = analysed[0].analysis["efficiency"]
+        lines.append(
+            f"- **Efficiency**: parameters (trainable); FLOPs per sample from `torch.utils.flop_counter` "
+            f"(2 per multiply-add, matmuls and convolutions); inference samples/s at batch "
+            f"{e['inference_batch_size']} on {e['device']} (median of timed rounds, each round's fastest batch); "
+            f"peak memory of one forward pass at that batch (measured as {e['peak_memory_method']}); "
+            f"train s = wall-clock training time of the run.")
+    missing = [r.folder.name for r in runs if not r.analysis]
+    if missing:
+        lines.append(f"- **Not analysed** (no efficiency, ablation or attention): {', '.join(missing)}; "
+                     f"`modalfuse analyze RUN_DIR` writes their `analysis.json`.")
     if info.get("unfinished"):
         lines.append(f"- **Not finished** (left out): {', '.join(info['unfinished'])}.")
     return lines
 
 
-def _ablation_table(runs: list[Run], labels: list[str], monitor: str) -> str:
-    from .plots import ablation_drops
-
-    drops = ablation_drops(runs, labels, monitor)
+def _ablation_table(runs: list[Run], labels: list[str], monitor: str) -> str | None:
+    drops = plots.ablation_drops(runs, labels, monitor)
+    if not drops:
+        return None
     modalities = sorted({m for per in drops.values() for m in per})
     lines = ["| model | " + " | ".join(f"zero {m}" for m in modalities) + " |",
              "|---|" + "|".join(["---:"] * len(modalities)) + "|"]
@@ -321,42 +263,171 @@ def _directions_line(names: list[str]) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def render_report(runs: list[str], out: str | None = None) -> str:
-    """Write the report for run folders (or one comparison folder); returns the ``report.md`` path."""
-    from . import plots
+def _comparison_rows(p: evidence.Paired) -> list[dict[str, Any]]:
+    return [{"model": c.model, "reference": c.reference, "metric": c.metric, "delta": c.delta, "ci_low": c.ci_low,
+             "ci_high": c.ci_high, "p_value": c.p_value, "p_adjusted": c.p_adjusted, "verdict": c.verdict,
+             "seeds": c.seeds, "examples": c.examples} for c in p.rows]
 
+
+def _paired_section(p: evidence.Paired, monitor: str) -> list[str]:
+    md = ["## Paired comparisons", "",
+          f"Difference = model − reference (for an adjacent pair in the ranking: the better − the worse"
+          f"), mean over seeds. 95 % interval and p-value from a hierarchical paired bootstrap "
+          f"({p.resamples} resamples: seeds drawn per model, then the {p.examples} test examples, shared by all "
+          f"models); p-values Holm-adjusted over the comparisons of each metric; verdict at α = {ALPHA} on the "
+          f"adjusted p-value, in the metric's direction. Reference: **{p.reference}** "
+          f"(the best unimodal model on `{monitor}` unless `--reference` says otherwise). All rows, every metric: "
+          f"`comparisons.csv`.", ""]
+    md += [f"- {n}" for n in p.notes]
+    if p.notes:
+        md.append("")
+    md += [f"### `{monitor}`", "", "| model | vs | difference | 95 % interval | p | p (Holm) | verdict |",
+           "|---|---|---:|---|---:|---:|---|"]
+    for c in p.rows:
+        if c.metric == monitor:
+            md.append(f"| {c.model} | {c.reference} | {c.delta:+.4f} | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | "
+                      f"{c.p_value:.4f} | {c.p_adjusted:.4f} | **{c.verdict}** |" if c.verdict != "indistinguishable" else
+                      f"| {c.model} | {c.reference} | {c.delta:+.4f} | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | "
+                      f"{c.p_value:.4f} | {c.p_adjusted:.4f} | {c.verdict} |")
+    others = [m for m in p.metrics if m != monitor]
+    if others:
+        models = list(dict.fromkeys(c.model for c in p.rows if c.reference == p.reference))
+        short = {"better": "better", "worse": "worse", "indistinguishable": "≈"}
+        md += ["", f"### Every metric against {p.reference}", "",
+               "Verdicts (≈ indistinguishable); the difference in brackets.", "",
+               "| model | " + " | ".join(f"`{m}`" for m in p.metrics) + " |",
+               "|---|" + "|".join(["---"] * len(p.metrics)) + "|"]
+        cell = {(c.model, c.metric): c for c in p.rows if c.reference == p.reference}
+        for model in models:
+            md.append(f"| {model} | " + " | ".join(
+                f"{short[cell[model, m].verdict]} ({cell[model, m].delta:+.3f})" if (model, m) in cell else "—"
+                for m in p.metrics) + " |")
+    md.append("")
+    return md
+
+
+def _class_count_lines(runs: list[Run]) -> list[str]:
+    counts = evidence.class_counts(runs)
+    if not counts:
+        return []
+    names = evidence.class_names(runs[0])
+    md = ["## Class counts", ""]
+    if runs[0].kind == "regression":
+        md += [f"Sentiment scores binned into 3 classes with a neutral band |score| <= {NEUTRAL_BAND} "
+               "(the scores Acc-7 rounds to 0), the classes of `acc3_band`:", ""]
+    md += ["| split | " + " | ".join(names) + " | total |", "|---|" + "|".join(["---:"] * (len(names) + 1)) + "|"]
+    for split, c in counts.items():
+        md.append(f"| {split} | " + " | ".join(f"{x} ({100 * x / max(sum(c), 1):.1f} %)" for x in c) + f" | {sum(c)} |")
+    return md + [""]
+
+
+def _tuning_lines(info_dir: Path | None) -> list[str]:
+    if info_dir is None or not (info_dir / TUNING_FILE).is_file():
+        return []
+    t = json.loads((info_dir / TUNING_FILE).read_text())
+    md = ["## Tuning", "",
+          f"Each model got the same {t['trials']}-trial Optuna search (TPE sampler, seed {t['seed']}) on the "
+          f"validation `{t['monitor']}` ({t['direction']}imised), training seed {t['train_seed']}; the seeds above "
+          f"were then trained with each model's best trial. Search space: "
+          + ", ".join(f"`{k}` {v}" for k, v in t["space"].items()) + ". Trial history: `tuning.csv`.", ""]
+    md += [f"- {w}" for w in t.get("warnings", [])]
+    md += ["| model | best valid | chosen values |", "|---|---:|---|"]
+    for label, best in t["best"].items():
+        md.append(f"| {label} | {best['value']:.4f} | " + ", ".join(f"`{k}={v}`" for k, v in best["params"].items()) + " |")
+    return md + [""]
+
+
+def render_report(runs: list[str], out: str | None = None, *, reference: str | None = None,
+                  resamples: int = DEFAULT_RESAMPLES) -> str:
+    """Write the report for run folders (or one comparison folder); returns the ``report.md`` path.
+
+    Args:
+        runs: run folders, or one comparison folder (with ``compare.json``).
+        out: the report folder (default ``<comparison>/report``, or ``report`` beside loose runs).
+        reference: the model every other is compared with (default: the best unimodal model).
+        resamples: bootstrap resamples for the intervals.
+
+    Everything is computed before anything is written; the files are written into a temporary
+    folder that replaces ``out`` at the end, so a failed report leaves no partial folder.
+    """
     records, info, default_out = collect([str(r) for r in runs])
     folder = Path(out) if out is not None else default_out
-    folder.mkdir(parents=True, exist_ok=True)
     labels = [lab for lab in info.get("labels", []) if any(r.label == lab for r in records)]
     labels += [r.label for r in records if r.label not in labels]
+    labels = list(dict.fromkeys(labels))
     split = report_split(records)
     names = metric_names(records, split)
+    if evidence.has_predictions(records, split):
+        derived = [k for k in evidence.run_values(records[0], split) if k not in names]
+        names += derived
     monitor = monitor_of(records, split)
+    n_seeds = {len(g) for g in by_label(records, labels).values()}
 
-    summary = summary_rows(records, labels)
-    atomic_write_text(folder / "results.csv", _csv_text(results_rows(records)))
-    atomic_write_text(folder / "summary.csv", _csv_text(summary))
-    figures = plots.render_all(records, labels, split, monitor, folder)
+    p = evidence.paired(records, labels, split, monitor, reference, resamples=resamples)
+    verdicts = {c.model: c.verdict for c in p.rows if c.metric == monitor and c.reference == p.reference} if p else None
+    summary = summary_rows(records, labels, split, names, verdicts, p.reference if p else None)
+    base = evidence.baselines(records, split, names)
+    warn = evidence.warnings(records, labels, split, monitor)
 
-    header, rows = table_cells(summary, names)
-    n_seeds = len({r.seed for r in records})
-    md = [f"# Comparison: {info.get('name', 'runs')}", ""]
-    if info.get("description"):
-        md += [info["description"], ""]
-    md += ["Reproduce with:", "", "```", info["command"], "```", "",
-           f"## Summary ({split} split, mean ± std over {n_seeds} seed{'s' if n_seeds > 1 else ''}; "
-           "best per column in bold)", "",
-           _directions_line(names), "",
-           _markdown_table(header, rows), "", "## Setup", "", *_setup_lines(records, info, split, monitor), ""]
-    md += ["## Modality ablation", "",
-           f"Drop in {split} `{monitor}` when one modality's features are zeroed at test time "
-           f"(positive = the model relies on it; mean over seeds):", "",
-           _ablation_table(records, labels, monitor), ""]
-    md += ["## Plots", ""]
-    for name, caption in figures:
-        md += [f"### {caption}", "", f"![{caption}]({name})", ""]
-    md += ["Per-run numbers: `results.csv`; per-model: `summary.csv`.", ""]
-    report = folder / "report.md"
-    atomic_write_text(report, "\n".join(md))
-    return str(report)
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "report.md").is_file():
+        raise UserError(f"--out {folder}: exists and is not a report folder (no report.md); the report replaces "
+                        f"its folder, so name a new or an earlier report folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        (tmp / "results.csv").write_text(_csv_text(results_rows(records)))
+        (tmp / "summary.csv").write_text(_csv_text(summary))
+        if p is not None:
+            (tmp / "comparisons.csv").write_text(_csv_text(_comparison_rows(p), list(COMPARISON_COLUMNS)))
+        if base:
+            (tmp / "baselines.csv").write_text(_csv_text(base))
+        figures = plots.render_all(records, labels, split, monitor, names, tmp, paired=p, baselines=base)
+
+        header, rows = table_cells(summary, names, base)
+        how = seeds_text(min(n_seeds)) if len(n_seeds) == 1 else "mean ± std over each model's seeds"
+        md = [f"# Comparison: {info.get('name', 'runs')}", ""]
+        if info.get("description"):
+            md += [info["description"], ""]
+        md += ["Reproduce with:", "", "```", info["command"], "```", "",
+               f"## Summary ({split} split, {how}; best per column in bold)", "",
+               _directions_line(names)
+               + (f" `vs {p.reference}`: the verdict on `{monitor}` (see *Paired comparisons*)." if p else "")
+               + (" Italic rows are baselines (`baselines.csv`): " + "; ".join(f"*{b['model']}*: {b['note']}" for b in base) + "."
+                  if base else ""), ""]
+        if "acc3_band" in names:
+            md += [f"`acc3_band`: 3 classes (negative / neutral / positive) from the predicted and the true score, "
+                   f"neutral |score| <= {NEUTRAL_BAND}.", ""]
+        md += [_markdown_table(header, rows), ""]
+        if p is None:
+            md += ["No intervals: some runs have no `predictions.npz` (trained before it was saved); "
+                   "retrain them to compare with intervals.", ""]
+        if warn:
+            md += ["## Warnings", "", *[f"- **Warning**: {w}" for w in warn], ""]
+        if p is not None:
+            md += _paired_section(p, monitor)
+        md += _class_count_lines(records)
+        md += _tuning_lines(Path(runs[0]) if len(runs) == 1 and (Path(runs[0]) / "compare.json").is_file() else None)
+        md += ["## Setup", "", *_setup_lines(records, info, split, monitor), ""]
+        ablation = _ablation_table(records, labels, monitor)
+        if ablation:
+            md += ["## Modality ablation", "",
+                   f"Drop in {split} `{monitor}` when one modality's features are zeroed at test time "
+                   f"(positive = the model relies on it; mean over seeds):", "", ablation, ""]
+        md += ["## Plots", ""]
+        for name, caption in figures:
+            md += [f"### {caption}", "", f"![{caption}]({name})", ""]
+        md += ["Per-run numbers: `results.csv`; per-model: `summary.csv`"
+               + ("; comparisons: `comparisons.csv`" if p else "") + ".", ""]
+        (tmp / "report.md").write_text("\n".join(md))
+        os.chmod(tmp, 0o755)
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old.{os.getpid()}")
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return str(folder / "report.md")

@@ -59,13 +59,46 @@ def compact(kind: str, pred: dict[str, Any], *, top_k: int = 20, threshold: floa
             "label_index": cols.astype(np.int32), "label_ptr": ptr, "num_classes": np.int64(c)}
 
 
+def label_arrays(kind: str, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Labels alone, compact (the training split's, for the label-prior baseline): ``labels``, or for
+    multilabel ``label_index``/``label_ptr``/``num_classes``."""
+    labels = np.asarray(labels)
+    if kind == "multiclass":
+        return {"labels": labels.astype(np.int64)}
+    if kind == "regression":
+        return {"labels": labels.reshape(-1).astype(np.float32)}
+    rows, cols = np.nonzero(labels > 0.5)
+    ptr = np.zeros(len(labels) + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(labels)), out=ptr[1:])
+    return {"label_index": cols.astype(np.int32), "label_ptr": ptr, "num_classes": np.int64(labels.shape[1])}
+
+
+def split_labels(ds: Any) -> np.ndarray | None:
+    """An in-memory split's labels (``ArrayDataset.labels``); None for a streamed split, which would
+    have to be read once more just for them."""
+    labels = getattr(ds, "labels", None)
+    return None if labels is None else np.asarray(labels)
+
+
+def dense_labels(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Multi-hot ``[N, C]`` float32 from the CSR label arrays."""
+    ptr, n = arrays["label_ptr"], len(arrays["label_ptr"]) - 1
+    out = np.zeros((n, int(arrays["num_classes"])), np.float32)
+    out[np.repeat(np.arange(n), np.diff(ptr)), arrays["label_index"]] = 1
+    return out
+
+
 def save_predictions(path: str | Path, kind: str, splits: dict[str, dict[str, Any]], *, top_k: int = 20,
-                     threshold: float = 0.5) -> None:
-    """Write ``{split: pred}`` to ``path`` (compressed npz, temporary name then rename)."""
+                     threshold: float = 0.5, train_labels: np.ndarray | None = None) -> None:
+    """Write ``{split: pred}`` (and the training labels, when given, as ``train/...``) to ``path``
+    (compressed npz, temporary name then rename)."""
     arrays = {"kind": np.asarray(kind)}
     for split, pred in splits.items():
         for key, value in compact(kind, pred, top_k=top_k, threshold=threshold).items():
             arrays[f"{split}/{key}"] = value
+    if train_labels is not None:
+        for key, value in label_arrays(kind, train_labels).items():
+            arrays[f"train/{key}"] = value
     path = Path(path)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)

@@ -1,9 +1,11 @@
-"""Per-run analysis written beside a finished run as ``analysis.json``, so reports read files only.
+"""``modalfuse analyze RUN``: per-run analysis written beside a finished run as ``analysis.json``, so
+reports read files only (``compare`` runs it after training each run).
 
 Three parts, all on the run's best checkpoint:
 
 - ``efficiency``: parameters, FLOPs per sample (``torch.utils.flop_counter``: matmul/conv FLOPs,
-  2 per multiply-add), inference samples/s at batch 256, and peak memory of one forward pass.
+  2 per multiply-add), inference samples/s at batch 256 (median of 7 timed rounds, each round's
+  rate in ``inference_samples_per_s_rounds``), and peak memory of one forward pass.
 - ``ablation``: the evaluation split's metrics with the inputs intact and with each modality zeroed.
 - ``attention``: for models that return ``"attention"``, the weight each modality receives,
   averaged per true class (multiclass), per frequent label (multilabel) or per label sign
@@ -22,8 +24,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .errors import UserError
+from .stats.predictions import PREDICTIONS_FILE, save_predictions, split_labels
+
 ANALYSIS_FILE = "analysis.json"
 INFERENCE_BATCH = 256
+THROUGHPUT_ROUNDS = 7  # timed rounds per run: the median is reported, with the rounds' spread
 MAX_LABELS = 8  # multilabel attention: the most frequent labels only
 
 
@@ -33,7 +39,7 @@ MAX_LABELS = 8  # multilabel attention: the most frequent labels only
 
 def _example_batch(ds: Any, size: int, device: torch.device) -> dict[str, Any]:
     """``size`` samples from ``ds`` (repeated when the split is smaller), on ``device``."""
-    from ..datasets.loader import eval_batches, move_batch
+    from .datasets.loader import eval_batches, move_batch
 
     parts = []
     for batch in eval_batches(ds, size):
@@ -94,7 +100,7 @@ def efficiency(model: nn.Module, ds: Any, device: torch.device, *, batch_size: i
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..models import count_parameters
+    from .models import count_parameters
 
     model.eval()
     batch = _example_batch(ds, batch_size, device)
@@ -103,20 +109,24 @@ def efficiency(model: nn.Module, ds: Any, device: torch.device, *, batch_size: i
         model(feats, masks)
     flops = counter.get_total_flops() / batch_size
 
-    # --- throughput: warm up, then the fastest of many single batches. On a shared machine a batch is
-    # only ever slowed down by others (timeit's argument for the minimum); the median still was 100x off.
+    # --- throughput: warm up, then REPEATS timed rounds; a round's rate is its fastest batch. On a
+    # shared machine a batch is only ever slowed down by others (timeit's argument for the minimum);
+    # the spread over rounds is reported so a reader sees how much of a difference is timing noise.
     for _ in range(2):
         model(feats, masks)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < 10 or (time.perf_counter() - start < min_seconds and len(times) < 200):
-        sync()
-        t0 = time.perf_counter()
-        model(feats, masks)
-        sync()
-        times.append(time.perf_counter() - t0)
-    samples_per_s = batch_size / min(times)
+    rounds: list[float] = []
+    for _ in range(THROUGHPUT_ROUNDS):
+        times: list[float] = []
+        start = time.perf_counter()
+        while len(times) < 3 or (time.perf_counter() - start < min_seconds / THROUGHPUT_ROUNDS and len(times) < 50):
+            sync()
+            t0 = time.perf_counter()
+            model(feats, masks)
+            sync()
+            times.append(time.perf_counter() - t0)
+        rounds.append(batch_size / min(times))
+    samples_per_s = float(np.median(rounds))
 
     # --- peak memory of one forward pass: weights + inputs + the largest set of live activations --
     inputs = [*feats.values(), *masks.values()]
@@ -136,7 +146,8 @@ def efficiency(model: nn.Module, ds: Any, device: torch.device, *, batch_size: i
         method = "live tensor storage, counted by a torch dispatch mode"
     return {
         "parameters": count_parameters(model), "flops_per_sample": float(flops),
-        "inference_samples_per_s": samples_per_s, "inference_batch_size": batch_size,
+        "inference_samples_per_s": samples_per_s, "inference_samples_per_s_rounds": rounds,
+        "inference_batch_size": batch_size,
         "peak_memory_mb": peak / 2**20, "peak_memory_method": method, "device": str(device),
     }
 
@@ -154,7 +165,7 @@ def _zero(modality: str):
 
 def ablation(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.device) -> dict[str, Any]:
     """Scalar metrics of ``ds`` as is (``full``) and with each modality zeroed (``zeroed[m]``)."""
-    from ..training.loop import predict_split, scalars, split_metrics
+    from .training.loop import predict_split, scalars, split_metrics
 
     def metrics(transform: Any) -> dict[str, float]:
         pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device, transform=transform)
@@ -182,7 +193,7 @@ def attention(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.devi
     """Attention weight per modality averaged per group of samples, or ``None`` when the model
     returns no ``"attention"``. Weights ``[B, ..., K]`` are averaged over the middle axes to
     ``[B, K]``: what each of the ``K`` keys (modalities) receives."""
-    from ..datasets.loader import eval_batches, move_batch
+    from .datasets.loader import eval_batches, move_batch
 
     model.eval()
     weights, labels = [], []
@@ -210,6 +221,20 @@ def attention(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.devi
 # The analysis file
 # ---------------------------------------------------------------------------------------------
 
+def save_run_predictions(run_dir: Path, cfg: Any, model: nn.Module, data: Any, device: torch.device) -> None:
+    """Predict ``eval.splits`` with the loaded checkpoint and write ``predictions.npz`` (what the
+    training loop writes itself since it exists), with the training labels for the label prior."""
+    from .training.loop import predict_split
+
+    preds = {}
+    for split in cfg.eval.splits:
+        ds = data.valid if split == "valid" else data.test
+        if ds is not None:
+            preds[split] = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device)
+    save_predictions(run_dir / PREDICTIONS_FILE, data.task.kind, preds, top_k=cfg.eval.top_k,
+                     threshold=cfg.eval.threshold, train_labels=split_labels(data.train))
+
+
 def read_analysis(run_dir: str | Path) -> dict[str, Any] | None:
     path = Path(run_dir) / ANALYSIS_FILE
     return json.loads(path.read_text()) if path.is_file() else None
@@ -217,7 +242,8 @@ def read_analysis(run_dir: str | Path) -> dict[str, Any] | None:
 
 def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = None,
                 min_seconds: float = 0.2) -> dict[str, Any]:
-    """Analyse a finished run's best checkpoint and write ``analysis.json`` atomically.
+    """Analyse a finished run's best checkpoint and write ``analysis.json`` atomically (and
+    ``predictions.npz`` when the run has none).
 
     Args:
         run_dir: a finished run folder (``metrics.json`` and ``checkpoints/best.pt``).
@@ -227,16 +253,20 @@ def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = N
     """
     import yaml
 
-    from ..config import build_config
-    from ..training.run import load_run
-    from ..training.runfiles import write_json
+    from .config import build_config
+    from .training.run import load_run
+    from .training.runfolder import is_finished, write_json
 
     run_dir = Path(run_dir)
+    if not is_finished(run_dir):
+        raise UserError(f"{run_dir}: not a finished run folder (no run.json); analyse runs that finished training")
     want = device or build_config(yaml.safe_load((run_dir / "config.yaml").read_text())).train.device
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(want)
     cfg, model, data = load_run(run_dir, device=dev, data=data)
+    if not (run_dir / PREDICTIONS_FILE).is_file():  # a run trained before the loop saved them
+        save_run_predictions(run_dir, cfg, model, data, dev)
     split = "test" if data.test is not None else "valid"
     ds = data.split(split)
     result = {

@@ -1,0 +1,280 @@
+"""``modalfuse compare``: train every model of a comparison under the same data, splits and seeds,
+analyse each run, and render the report.
+
+Each run is an ordinary run folder ``<out>/runs/<label>-seed<k>``; after training, ``analysis.json``
+is written beside it (``modalfuse analyze``). Re-running the same command reuses finished runs,
+resumes an interrupted one from its last checkpoint (or restarts it cleanly when no checkpoint was
+written) and trains the rest.
+
+``jobs > 1`` trains runs in that many worker processes (spawned, one torch thread each). A run's
+result does not depend on which process trains it or what runs beside it: every run seeds every
+RNG from its config, and a single-threaded CPU run computes the same numbers whether or not another
+process is busy (tested: the reports of ``--jobs 1`` and ``--jobs 2`` hold the same metrics).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shlex
+import shutil
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import build_config
+from ..errors import UserError
+from ..training.runfolder import ANALYSIS, CHECKPOINTS, CONFIG, LAST, METRICS, METRICS_LOG, is_finished, read_jsonl, write_json
+from .plan import Plan, RunSpec, plan
+from .progress import Progress
+
+COMPARE_FILE = "compare.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# Run folder states
+# ---------------------------------------------------------------------------------------------
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            diff = _first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{prefix[:-1]}: {a!r} there, {b!r} now"
+
+
+RESULT_NEUTRAL = ("threads", "progress", "num_workers", "device")  # train.* keys that never change results
+
+
+def _state(folder: Path, spec: RunSpec) -> str:
+    """``new``, ``finished`` (completed and analysed), ``trained`` (analysis missing), ``resumable``
+    or ``broken`` (restart cleanly). A folder trained with another config is an error."""
+    if not folder.exists():
+        return "new"
+    saved = folder / CONFIG
+    if not saved.is_file():
+        return "broken"
+    have, want = yaml.safe_load(saved.read_text()), build_config(spec.raw).to_dict()
+    for d in (have, want):
+        for k in RESULT_NEUTRAL:
+            (d.get("train") or {}).pop(k, None)
+    diff = _first_difference(have, want)
+    if diff:
+        raise UserError(f"{folder}: this run was trained with a different config ({diff}); "
+                        f"use another --out, or delete the folder to retrain it")
+    if is_finished(folder) and (folder / METRICS).is_file():
+        return "finished" if (folder / ANALYSIS).is_file() else "trained"
+    if (folder / METRICS).is_file() or not (folder / CHECKPOINTS / LAST).is_file():
+        return "broken"  # stopped before its first checkpoint, or while writing final files
+    return "resumable"
+
+
+# ---------------------------------------------------------------------------------------------
+# One run (in this process or a worker)
+# ---------------------------------------------------------------------------------------------
+
+_QUEUE: Any = None  # a worker's channel to the progress display
+_DATA: dict[str, Any] = {}  # analysis rebuilds each distinct dataset once per process
+
+
+def _init_worker(queue: Any) -> None:
+    """Worker setup: one torch thread (runs are small; N workers share N cores) and the progress queue."""
+    import torch
+
+    global _QUEUE
+    _QUEUE = queue
+    torch.set_num_threads(1)
+
+
+def _run_one(i: int, spec_raw: dict[str, Any], run_dir: str, state: str, on_event: Any = None) -> dict[str, Any]:
+    """Train (or resume) one run, then analyse it. Events ``(i, kind, value)`` go to ``on_event``
+    (in process) or the worker queue: ``("epoch", (epoch, seconds))``, ``("analysing", None)``."""
+    from ..analysis import analyze_run
+    from ..datasets import build_data
+    from ..training.run import train
+
+    def emit(kind: str, value: Any) -> None:
+        if on_event is not None:
+            on_event(i, kind, value)
+        elif _QUEUE is not None:
+            _QUEUE.put((i, kind, value))
+
+    folder = Path(run_dir)
+    t0 = time.perf_counter()
+    if state in ("new", "broken", "resumable"):
+        if state == "broken":
+            shutil.rmtree(folder)
+        callback = lambda row: emit("epoch", (row["epoch"], row.get("seconds", 0.0)))  # noqa: E731
+        kwargs = {"on_epoch": callback} if "on_epoch" in inspect.signature(train).parameters else {}
+        if state == "resumable":
+            train(None, resume=folder, quiet=True, **kwargs)
+        else:
+            train(spec_raw, run_dir=folder, quiet=True, **kwargs)
+    train_s = time.perf_counter() - t0
+    emit("analysing", None)
+    cfg = build_config(spec_raw)
+    key = yaml.safe_dump(cfg.data)
+    if key not in _DATA:
+        _DATA.clear()  # one dataset held at a time
+        _DATA[key] = build_data(cfg.data)
+    t1 = time.perf_counter()
+    analyze_run(folder, data=_DATA[key])
+    return {"seconds": time.perf_counter() - t0, "train_seconds": train_s, "analysis_seconds": time.perf_counter() - t1}
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------
+
+def default_jobs() -> int:
+    """CPU cores this process may use (small runs are single-threaded: one per core)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _command(configs: list[str], seeds: int | None, out: str | None, overrides: list[str]) -> str:
+    parts = ["modalfuse", "compare", *configs]
+    if seeds is not None:
+        parts += ["--seeds", str(seeds)]
+    if out is not None:
+        parts += ["--out", str(out)]
+    for o in overrides:
+        parts += ["--set", o]
+    return shlex.join(parts)
+
+
+def _monitor_text(folder: Path) -> str:
+    run = json.loads((folder / "run.json").read_text())
+    metrics = json.loads((folder / METRICS).read_text())
+    value = metrics.get("test", metrics.get("valid", {})).get(run["monitor"])
+    split = "test" if "test" in metrics else "valid"
+    return f"{split} {run['monitor']} {value:.4f}" if isinstance(value, (int, float)) else ""
+
+
+def _epochs_done(folder: Path) -> int:
+    return len(read_jsonl(folder / METRICS_LOG)) if folder.exists() else 0
+
+
+def run_plan(p: Plan, folder: Path, *, jobs: int = 1, stream: Any = None, command: str = "") -> None:
+    """Train and analyse every run of ``p`` under ``folder/runs`` (reusing finished ones)."""
+    from ..training.loop import TrainingStopped
+
+    epochs = [build_config(r.raw).train.epochs for r in p.runs]
+    progress = Progress(p.runs, epochs, jobs=jobs, stream=stream)
+    todo: list[tuple[int, str]] = []
+    for i, spec in enumerate(p.runs):
+        run_dir = folder / "runs" / spec.name
+        state = _state(run_dir, spec)
+        if state == "finished":
+            progress.reused(i, _monitor_text(run_dir), history=read_jsonl(run_dir / METRICS_LOG))
+        else:
+            progress.starting_state(i, state, _epochs_done(run_dir) if state == "resumable" else 0)
+            todo.append((i, state))
+
+    def done(i: int, result: dict[str, Any]) -> None:
+        run_dir = folder / "runs" / p.runs[i].name
+        progress.finish(i, result, _monitor_text(run_dir), history=read_jsonl(run_dir / METRICS_LOG))
+
+    try:
+        if jobs <= 1 or len(todo) <= 1:
+            for i, state in todo:
+                progress.start(i)
+                done(i, _run_one(i, p.runs[i].raw, str(folder / "runs" / p.runs[i].name), state, on_event=progress.event))
+        else:
+            _run_parallel(p, folder, todo, jobs, progress, done)
+    except TrainingStopped as e:
+        progress.close()
+        raise TrainingStopped(f"comparison stopped ({e}); to continue, run the same command again: {command}",
+                              e.exit_code) from None
+    except KeyboardInterrupt:
+        progress.close()
+        raise TrainingStopped(f"comparison interrupted; to continue, run the same command again: {command}",
+                              130) from None
+    progress.close()
+
+
+def _run_parallel(p: Plan, folder: Path, todo: list[tuple[int, str]], jobs: int, progress: Progress, done: Any) -> None:
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+    q = ctx.Queue()
+    pending: dict[Future, int] = {}
+    waiting = list(todo)
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_init_worker,
+                             initargs=(q,)) as pool:
+        try:
+            while waiting or pending:
+                while waiting and len(pending) < jobs:
+                    i, state = waiting.pop(0)
+                    progress.start(i)
+                    pending[pool.submit(_run_one, i, p.runs[i].raw, str(folder / "runs" / p.runs[i].name), state)] = i
+                finished, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
+                while True:
+                    try:
+                        progress.event(*q.get_nowait())
+                    except queue_mod.Empty:
+                        break
+                for f in finished:
+                    i = pending.pop(f)
+                    done(i, f.result())  # re-raises a worker's error (TrainingStopped included)
+                progress.tick()
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+
+def compare(configs: list[str], seeds: int | None = None, out: str | None = None,
+            overrides: list[str] | None = None, *, jobs: int | None = 1, reference: str | None = None,
+            tune: int | None = None, tune_storage: str | None = None, stream: Any = None) -> Path:
+    """Train (or reuse) every run of a comparison, analyse each, render the report.
+
+    Args:
+        configs: comparison presets (``mosi``, ``synthetic``) and/or training configs; empty:
+            ``plan.DEFAULT_PRESET``.
+        seeds: seeds per model (``0..seeds-1``); default: the preset's ``seeds``.
+        out: the comparison folder; default ``runs/compare-<name>``.
+        overrides: ``a.b=c`` applied to every run.
+        jobs: runs trained at once (worker processes); ``None``: ``default_jobs()``.
+        reference: the model the report compares every other with (default: best unimodal).
+        tune: trials of the equal-budget hyperparameter search per model first (``tune.py``).
+        tune_storage: an Optuna RDB storage URL for the studies (several machines, one study).
+        stream: where the progress display goes (default stderr).
+
+    Returns:
+        The comparison folder (the report is in ``<folder>/report``).
+    """
+    from ..report.render import render_report, summary_table
+
+    overrides = list(overrides or [])
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    p = plan(configs, seeds, overrides)
+    folder = Path(out) if out is not None else Path("runs") / (f"compare-{p.name}" + ("-tuned" if tune else ""))
+    command = _command(list(configs), seeds, out, overrides)
+    if tune:
+        from .tune import tune_plan
+
+        per_label = tune_plan(p, folder, trials=tune, overrides=overrides, storage=tune_storage, jobs=jobs,
+                              stream=stream)
+        p = plan(configs, seeds, overrides, per_label=per_label)
+        command += f" --tune {tune}" + (f" --tune-storage {shlex.quote(tune_storage)}" if tune_storage else "")
+    (folder / "runs").mkdir(parents=True, exist_ok=True)
+    write_json(folder / COMPARE_FILE, {
+        "name": p.name, "description": p.description, "command": command, "configs": list(configs),
+        "seeds": p.seeds, "overrides": overrides, "labels": p.labels,
+        "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs],
+    })
+    run_plan(p, folder, jobs=jobs, stream=stream, command=command)
+    report = render_report([str(folder)], reference=reference)
+    print(summary_table(folder / "report" / "summary.csv"))
+    print(f"\nreport: {report}")
+    return folder

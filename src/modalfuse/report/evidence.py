@@ -1,0 +1,228 @@
+"""What a reader needs to trust a comparison, from the runs' files: metrics recomputed from the
+saved per-example predictions, paired comparisons with intervals (``modalfuse.stats``), the
+majority-class / label-prior and chance baselines, class counts per split and warnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import UserError
+from ..metrics import compute_metrics, direction
+from ..stats import bootstrap_models, comparisons, metric_functions
+from ..stats.paired import DEFAULT_RESAMPLES, Comparison
+from ..stats.predictions import dense_labels
+from ..stats.weighted import NEUTRAL_BAND, band_classes, full_values
+from .runs import Run, by_label
+
+CHANCE_DRAWS = 50  # random predictors averaged for the chance row
+VALID_GAP = 0.05  # validation this far above test (absolute, or relative for error metrics) is flagged
+BAND_CLASSES = ("negative", "neutral", "positive")
+
+
+def _fns(run: Run, split: str) -> dict[str, Any]:
+    r = run.config.get("eval") or {}
+    return metric_functions(run.kind, run.predictions[split], top_k=int(r.get("top_k", 20)),
+                            threshold=float(r.get("threshold", 0.5)))
+
+
+def has_predictions(runs: list[Run], split: str) -> bool:
+    return all(r.predictions is not None and split in r.predictions for r in runs)
+
+
+def run_values(run: Run, split: str) -> dict[str, float]:
+    """A run's scalar metrics on ``split``: ``metrics.json``, with every metric the predictions file
+    can recompute recomputed from it (and derived ones, such as ``acc3_band``, added)."""
+    values = {k: float(v) for k, v in run.metrics.get(split, {}).items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if run.predictions is not None and split in run.predictions:
+        values.update(full_values(_fns(run, split), len(run.predictions[split]["ids"])))
+    return values
+
+
+@dataclass
+class Paired:
+    """Result of the paired analysis of one report."""
+
+    reference: str
+    metrics: list[str]
+    rows: list[Comparison]
+    examples: int
+    resamples: int
+    notes: list[str] = field(default_factory=list)
+
+
+def default_reference(runs: list[Run], labels: list[str], monitor: str, split: str) -> str:
+    """The best unimodal model on ``monitor`` (mean over seeds); the first model when none is unimodal."""
+    groups = by_label(runs, labels)
+    uni = [lab for lab, g in groups.items() if len(g[0].modalities) == 1]
+    if not uni:
+        return next(iter(groups))
+    sign = 1 if direction(monitor) == "max" else -1
+    return max(uni, key=lambda lab: sign * np.mean([run_values(r, split).get(monitor, np.nan) for r in groups[lab]]))
+
+
+def paired(runs: list[Run], labels: list[str], split: str, monitor: str, reference: str | None = None, *,
+           resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Paired | None:
+    """Every model against the reference and adjacent pairs, on every bootstrappable metric
+    (``None`` when some run has no ``predictions.npz``)."""
+    groups = by_label(runs, labels)
+    if reference is not None and reference not in groups:
+        raise UserError(f"--reference {reference}: no such model in this report; models: {', '.join(groups)}")
+    if not has_predictions(runs, split):
+        return None
+    ref = reference or default_reference(runs, labels, monitor, split)
+    per_model = {lab: [_fns(r, split) for r in g] for lab, g in groups.items()}
+    n = len(runs[0].predictions[split]["ids"])
+    metrics = [m for m in per_model[ref][0]]
+    metrics.sort(key=lambda m: m != monitor)  # the monitored metric first
+    models = bootstrap_models(per_model, n, resamples=resamples, seed=seed)
+    rows = comparisons(models, ref, metrics, n)
+    notes = []
+    if min(len(g) for g in groups.values()) == 1:
+        notes.append("Models with one seed: their intervals cover test-set sampling only, not training noise.")
+    return Paired(ref, metrics, rows, n, resamples, notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines
+# ---------------------------------------------------------------------------------------------
+
+def _prior_labels(runs: list[Run]) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Labels the prior is estimated on: the training split's when saved, else validation's."""
+    for r in runs:
+        if r.predictions and "train" in r.predictions:
+            return r.predictions["train"], "train"
+    for r in runs:
+        if r.predictions and "valid" in r.predictions:
+            return r.predictions["valid"], "valid"
+    return None, ""
+
+
+def _metrics_of(kind: str, scores: np.ndarray, arrays: dict[str, np.ndarray], labels: np.ndarray, names: list[str],
+                run: Run) -> dict[str, float]:
+    from ..stats.predictions import compact
+
+    pred = {"scores": scores, "labels": labels, "ids": arrays["ids"]}
+    got: dict[str, Any] = {}
+    if kind == "multiclass":
+        got.update(compute_metrics(kind, scores, labels, num_classes=scores.shape[1]))
+    elif kind == "regression":
+        got.update(compute_metrics(kind, scores, labels, num_classes=1))
+    else:
+        got.update(compute_metrics(kind, scores, labels, num_classes=scores.shape[1]))
+    eval_cfg = run.config.get("eval") or {}
+    fns = metric_functions(kind, compact(kind, pred, top_k=int(eval_cfg.get("top_k", 20))), top_k=int(eval_cfg.get("top_k", 20)))
+    got.update(full_values(fns, len(labels)))
+    return {k: float(got[k]) for k in names if k in got and isinstance(got[k], (int, float, np.floating))}
+
+
+def baselines(runs: list[Run], split: str, names: list[str]) -> list[dict[str, Any]]:
+    """Rows ``{"model": name, "note": how, metric: value}`` for the label-prior / majority predictor and
+    chance, on ``split`` (empty without predictions files)."""
+    if not has_predictions(runs, split):
+        return []
+    prior, source = _prior_labels(runs)
+    run = runs[0]
+    arrays = run.predictions[split]
+    kind, rng = run.kind, np.random.default_rng(0)
+    rows = []
+    if kind == "multiclass":
+        k = arrays["scores"].shape[1]
+        y = arrays["labels"]
+        counts = np.bincount(prior["labels"], minlength=k)
+        major = int(counts.argmax())
+        scores = np.tile(np.eye(k)[major], (len(y), 1))
+        names_ = run.data["task"].get("class_names") or [str(c) for c in range(k)]
+        rows.append({"model": "majority class", "note": f"always '{names_[major]}', the most frequent {source} class",
+                     **_metrics_of(kind, scores, arrays, y, names, run)})
+        draws = [_metrics_of(kind, np.eye(k)[rng.integers(0, k, len(y))], arrays, y, names, run) for _ in range(CHANCE_DRAWS)]
+        rows.append({"model": "chance", "note": f"uniformly random class, mean of {CHANCE_DRAWS} draws",
+                     **{m: float(np.mean([d[m] for d in draws])) for m in draws[0]}})
+    elif kind == "regression":
+        y = arrays["labels"].astype(np.float64)
+        med = float(np.median(prior["labels"]))
+        # A constant has no correlation: corr is NaN for it (shown as —).
+        rows.append({"model": "label prior (median)", "note": f"always {med:+.2f}, the median {source} score (the best constant for MAE)",
+                     **_metrics_of(kind, np.full(len(y), med), arrays, y, names, run)})
+        pool = prior["labels"].astype(np.float64)
+        draws = [_metrics_of(kind, rng.choice(pool, len(y)), arrays, y, names, run) for _ in range(CHANCE_DRAWS)]
+        rows.append({"model": "chance", "note": f"scores drawn from the {source} score distribution, mean of {CHANCE_DRAWS} draws",
+                     **{m: float(np.nanmean([d[m] for d in draws])) for m in draws[0]}})
+    else:
+        from ..stats.predictions import dense_labels as dense
+
+        y = dense(arrays)
+        freq = dense(prior).mean(0)
+        scores = np.tile(freq, (len(y), 1)).astype(np.float32)
+        rows.append({"model": "label prior", "note": f"every video scored by {source} label frequency",
+                     **_metrics_of(kind, scores, arrays, y, names, run)})
+        draws = [_metrics_of(kind, rng.random(y.shape, dtype=np.float32), arrays, y, names, run) for _ in range(3)]
+        rows.append({"model": "chance", "note": "uniformly random scores, mean of 3 draws",
+                     **{m: float(np.mean([d[m] for d in draws])) for m in draws[0]}})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Class counts and warnings
+# ---------------------------------------------------------------------------------------------
+
+def class_names(run: Run) -> list[str]:
+    t = run.data["task"]
+    if t["kind"] == "regression":
+        return list(BAND_CLASSES)
+    return list(t.get("class_names") or [str(c) for c in range(t["num_classes"])])
+
+
+def _classes(run: Run, arrays: dict[str, np.ndarray], truth: bool = True) -> np.ndarray | None:
+    """Class per example (multiclass; the neutral-band classes of regression), or None (multilabel)."""
+    if run.kind == "multiclass":
+        return arrays["labels"] if truth else arrays["scores"].argmax(1)
+    if run.kind == "regression":
+        return band_classes(arrays["labels"] if truth else arrays["scores"])
+    return None
+
+
+def class_counts(runs: list[Run]) -> dict[str, list[int]] | None:
+    """``{split: [count per class]}`` from the first run's predictions file (train when saved)."""
+    run = next((r for r in runs if r.predictions), None)
+    if run is None or run.kind == "multilabel":
+        return None
+    k = len(class_names(run))
+    return {s: np.bincount(_classes(run, run.predictions[s]), minlength=k).tolist()
+            for s in ("train", "valid", "test") if s in run.predictions}
+
+
+def warnings(runs: list[Run], labels: list[str], split: str, monitor: str) -> list[str]:
+    """One line per problem: a class with test examples a model never predicts; validation far above test."""
+    lines = []
+    groups = by_label(runs, labels)
+    if has_predictions(runs, split) and runs[0].kind != "multilabel":
+        names = class_names(runs[0])
+        truth = _classes(runs[0], runs[0].predictions[split])
+        present = np.bincount(truth, minlength=len(names))
+        what = "" if runs[0].kind == "multiclass" else f" (3 classes from the predicted score, neutral |score| <= {NEUTRAL_BAND})"
+        for lab, g in groups.items():
+            for c, name in enumerate(names):
+                never = [r.seed for r in g if present[c] and not np.any(_classes(r, r.predictions[split], truth=False) == c)]
+                if never:
+                    lines.append(f"`{lab}` never predicts class '{name}'{what}, which has {present[c]} {split} examples "
+                                 f"({len(never)} of {len(g)} seeds).")
+    if split == "test":
+        far = []
+        for lab, g in groups.items():
+            v = [r.metrics.get("valid", {}).get(monitor) for r in g]
+            t = [r.metrics.get("test", {}).get(monitor) for r in g]
+            if any(x is None for x in v + t):
+                continue
+            v_mean, t_mean = float(np.mean(v)), float(np.mean(t))
+            gap = v_mean - t_mean if direction(monitor) == "max" else (t_mean - v_mean) / max(abs(t_mean), 1e-12)
+            if gap > VALID_GAP:
+                far.append(f"{lab} (valid {v_mean:.3f}, test {t_mean:.3f})")
+        if far:
+            lines.append(f"Validation `{monitor}` sits far above test for {len(far)} of {len(groups)} models: "
+                         f"{', '.join(far)}. Validation cannot select epochs or hyperparameters here; results use "
+                         f"{'the last epoch (train.select: last)' if runs[0].config['train'].get('select') == 'last' else 'the best validation checkpoint, which may be a poor guide'}.")
+    return lines
