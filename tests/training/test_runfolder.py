@@ -228,3 +228,13 @@ def test_resume_refuses_a_config_other_than_the_runs(tmp_path):
     with pytest.raises(UserError, match=r"not the run's \(train.epochs: 1 in the run, 5 in the config\)"):
         train(other, resume=run, quiet=True)
     assert train(run / "config.yaml", resume=run, quiet=True) == run  # its own config is fine
+
+
+def test_compare_refuses_a_comparison_folder_in_use(tmp_path):
+    from modalfuse.compare.runner import compare
+
+    out = tmp_path / "cmp"
+    with folder_lock(out):
+        with pytest.raises(UserError, match=f"comparison folder is in use by process {os.getpid()}"):
+            compare(["synthetic"], out=str(out), seeds=1)
+    assert not (out / "runs").exists()  # nothing was started

@@ -26,9 +26,10 @@ from typing import Any
 
 import yaml
 
-from ..config import build_config
+from ..config import build_config, load_yaml
 from ..errors import UserError
-from ..training.runfolder import ANALYSIS, CHECKPOINTS, CONFIG, LAST, METRICS, METRICS_LOG, is_finished, read_jsonl, write_json
+from ..training.runfolder import (ANALYSIS, CHECKPOINTS, CONFIG, LAST, METRICS, METRICS_LOG, folder_lock, is_finished,
+                                  read_jsonl, write_json)
 from .plan import Plan, RunSpec, plan
 from .progress import Progress
 
@@ -60,7 +61,7 @@ def _state(folder: Path, spec: RunSpec) -> str:
     saved = folder / CONFIG
     if not saved.is_file():
         return "broken"
-    have, want = yaml.safe_load(saved.read_text()), build_config(spec.raw).to_dict()
+    have, want = load_yaml(saved), build_config(spec.raw).to_dict()
     for d in (have, want):
         for k in RESULT_NEUTRAL:
             (d.get("train") or {}).pop(k, None)
@@ -70,9 +71,9 @@ def _state(folder: Path, spec: RunSpec) -> str:
                         f"use another --out, or delete the folder to retrain it")
     if is_finished(folder) and (folder / METRICS).is_file():
         return "finished" if (folder / ANALYSIS).is_file() else "trained"
-    if (folder / METRICS).is_file() or not (folder / CHECKPOINTS / LAST).is_file():
-        return "broken"  # stopped before its first checkpoint, or while writing final files
-    return "resumable"
+    if not (folder / CHECKPOINTS / LAST).is_file():
+        return "broken"  # stopped before its first checkpoint
+    return "resumable"  # also a run stopped while writing its final files: resume finishes them
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,21 +261,23 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
     p = plan(configs, seeds, overrides)
     folder = Path(out) if out is not None else Path("runs") / (f"compare-{p.name}" + ("-tuned" if tune else ""))
     command = _command(list(configs), seeds, out, overrides)
-    if tune:
-        from .tune import tune_plan
+    # One process at a time per comparison folder: two would train, log and delete each other's runs.
+    with folder_lock(folder, "comparison folder"):
+        if tune:
+            from .tune import tune_plan
 
-        per_label = tune_plan(p, folder, trials=tune, overrides=overrides, storage=tune_storage, jobs=jobs,
-                              stream=stream)
-        p = plan(configs, seeds, overrides, per_label=per_label)
-        command += f" --tune {tune}" + (f" --tune-storage {shlex.quote(tune_storage)}" if tune_storage else "")
-    (folder / "runs").mkdir(parents=True, exist_ok=True)
-    write_json(folder / COMPARE_FILE, {
-        "name": p.name, "description": p.description, "command": command, "configs": list(configs),
-        "seeds": p.seeds, "overrides": overrides, "labels": p.labels,
-        "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs],
-    })
-    run_plan(p, folder, jobs=jobs, stream=stream, command=command)
-    report = render_report([str(folder)], reference=reference)
-    print(summary_table(folder / "report" / "summary.csv"))
-    print(f"\nreport: {report}")
-    return folder
+            per_label = tune_plan(p, folder, trials=tune, overrides=overrides, storage=tune_storage, jobs=jobs,
+                                  stream=stream)
+            p = plan(configs, seeds, overrides, per_label=per_label)
+            command += f" --tune {tune}" + (f" --tune-storage {shlex.quote(tune_storage)}" if tune_storage else "")
+        (folder / "runs").mkdir(parents=True, exist_ok=True)
+        write_json(folder / COMPARE_FILE, {
+            "name": p.name, "description": p.description, "command": command, "configs": list(configs),
+            "seeds": p.seeds, "overrides": overrides, "labels": p.labels,
+            "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs],
+        })
+        run_plan(p, folder, jobs=jobs, stream=stream, command=command)
+        report = render_report([str(folder)], reference=reference)
+        print(summary_table(folder / "report" / "summary.csv"))
+        print(f"\nreport: {report}")
+        return folder
