@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from .errors import UserError
 
@@ -183,26 +184,77 @@ COMMANDS = {
 }
 
 
+def _os_error_line(e: OSError) -> str:
+    """One line for an operating-system error on a file: what happened, naming the file."""
+    import errno
+
+    name = e.filename if e.filename is not None else ""
+    if isinstance(e, FileNotFoundError):
+        what = "file not found"
+    elif isinstance(e, IsADirectoryError):
+        what = "is a directory, expected a file"
+    elif isinstance(e, NotADirectoryError):
+        what = "a part of this path is not a directory"
+    elif isinstance(e, PermissionError):
+        what = "permission denied"
+    elif e.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left on the device"
+    else:
+        what = e.strerror or str(e)
+    return f"{name}: {what}" if name else what
+
+
+def _from_reader(tb: Any) -> bool:
+    """True when a traceback passes through ``modalfuse/readers``: a library error a reader let out."""
+    readers = os.path.join("modalfuse", "readers") + os.sep
+    while tb is not None:
+        if readers in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Bad input -> one line on stderr and exit 2 (``--debug``: the traceback);
+    Ctrl-C -> 130; a closed output pipe (``modalfuse inspect ... | head``) -> quiet exit."""
     args = build_parser().parse_args(argv)
+
+    def fail(message: str, code: int = 2) -> int:
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one message, not one per process
+            line = " ".join(str(message).split("\n"))
+            print(f"modalfuse {args.command}: error: {line}", file=sys.stderr)
+        return code
+
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        # the reader of our output went away (head, less): not an error worth a traceback; point
+        # stdout at /dev/null so the interpreter's final flush does not raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a process killed by a closed pipe
     except UserError as e:
         if args.debug:
             raise
-        if os.environ.get("RANK", "0") == "0":  # under torchrun, one message, not one per process
-            print(f"modalfuse {args.command}: error: {e}", file=sys.stderr)
-        return e.exit_code
+        return fail(str(e), e.exit_code)
     except KeyboardInterrupt:
         if args.debug:
             raise
         print(f"modalfuse {args.command}: interrupted", file=sys.stderr)
         return 130
-    except FileNotFoundError as e:
+    except OSError as e:  # missing, unreadable or unwritable files, a directory, a full disk
         if args.debug:
             raise
-        print(f"modalfuse {args.command}: error: {e.filename or e}: file not found", file=sys.stderr)
-        return 2
+        return fail(_os_error_line(e))
+    except MemoryError:
+        if args.debug:
+            raise
+        return fail("out of memory (an input asks for more memory than this machine has)")
+    except Exception as e:  # noqa: BLE001 - only errors a reader let through; others keep their traceback
+        if args.debug or not _from_reader(e.__traceback__):
+            raise
+        return fail(f"could not read the input ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                    f"a reader let this through, please report it (--debug shows where)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .datasets.base import ModalitySpec, TaskSpec
-from .errors import UserError
+from .errors import DataError, UserError
 
 FORMATS = ("csv", "jsonl", "kaggle")
 
@@ -42,6 +42,14 @@ def _input_sections(data: dict[str, Any], inputs: list[str]) -> list[tuple[str, 
     missing = [p for p in inputs if not any(Path(x).exists() for x in _expand(p))]
     if missing:
         raise UserError(f"--input {missing[0]}: file not found")
+    # Each file must be of a format the run's dataset reads: say what the file is and what the model
+    # reads, rather than failing somewhere inside the wrong reader.
+    from .readers.registry import check_input
+
+    reader_dataset = "packed" if name == "mosi" else name
+    for pattern in inputs:
+        for path in _expand(pattern):
+            check_input(path, reader_dataset)
     if {"train", "valid", "test"} <= set(fields):  # shard globs per split (yt8m)
         joined = ",".join(inputs)
         return [(joined, {**data, "train": joined, "valid": joined, "test": joined}, ["test"])]
@@ -132,7 +140,7 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
     names = task.class_names
 
     rows: list[tuple[str, np.ndarray, np.ndarray]] = []  # (id, class indices [k], scores [k])
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # id -> the input it came from
     for where, section, splits in _input_sections(cfg.data, [str(p) for p in inputs]):
         if cfg.data.get("normalize") and not normalization and section.get("normalize") is False:
             raise UserError(f"{run_dir}: the run z-scored its features but kept no statistics (trained by "
@@ -152,9 +160,13 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
                     s = _scores(task, forward(batch["features"], batch["masks"]))
                     val, idx = torch.topk(s, k, dim=-1) if task.kind != "regression" else (s, torch.zeros_like(s, dtype=torch.long))
                     for vid, i, v in zip(batch["ids"], idx.numpy(), val.numpy()):
-                        if vid not in seen:  # a sample in several splits is predicted once
-                            seen.add(vid)
-                            rows.append((str(vid), i, v))
+                        # the splits of one input are disjoint, so a repeat is a repeated record:
+                        # its rows could not be told apart in the output
+                        if vid in seen:
+                            raise DataError(f"--input {where}: id '{vid}' occurs more than once (in "
+                                            f"{seen[vid]} and {where}); each sample needs its own id")
+                        seen[vid] = where
+                        rows.append((str(vid), i, v))
 
     def label(i: int) -> str:
         if task.kind == "regression":
