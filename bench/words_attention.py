@@ -7,7 +7,8 @@ word sequences (e.g. ``mosi-words/text``, or a fusion run). For each of ``n`` co
 test utterances of the most negative and ``n`` of the most positive scores it shows, per word, the
 attention the word *receives* in the text encoder's last self-attention layer: the attention matrix
 (averaged over heads) averaged over the real query words, so a row sums to 1 over the words. Words
-GloVe lacks are marked ``*`` (with ``oov: flag`` the model sees their flag, not the word). With mean
+GloVe lacks are marked ``*`` (``oov: flag``: the model sees their flag, not the word; ``oov: drop``,
+the presets' default: they are not in the sequence and not shown). With mean
 pooling every word's output state reaches the prediction; attention shows which words those states
 were mixed from, not a causal attribution.
 
@@ -91,7 +92,10 @@ def main() -> None:
     for i in [*neg, *pos]:
         t = int(n_words[i])
         recv = att[i, :t, :t].mean(0).numpy()  # attention each word receives, averaged over real queries
-        toks = [vocab[k] + ("" if in_glove[k] else "*") for k in words[test.ids[i]][:t]]
+        seq = words[test.ids[i]]
+        if cfg.data.get("oov") == "drop":  # the model saw only the words GloVe has
+            seq = seq[in_glove[seq]]
+        toks = [vocab[k] + ("" if in_glove[k] else "*") for k in seq[:t]]
         rows.append({"id": test.ids[i], "score": float(s[i]), "words": toks, "attention": recv.round(4).tolist()})
         top = [toks[j] for j in np.argsort(-recv)[:3]]
         print(f"{test.ids[i]:>18}  score {s[i]:+.2f}  {' '.join(toks)}  | top: {', '.join(top)}")

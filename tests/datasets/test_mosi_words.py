@@ -112,11 +112,12 @@ def test_rebuild_from_shared_matches_the_bundle(shared_data, tmp_path):
 
 
 def test_bundled_dataset_segments_labels_and_words():
-    b = build(normalize=False)
+    b = build(normalize=False, oov="flag")
     assert {m: (s.dim, s.seq_len) for m, s in b.modalities.items()} == {
         "audio": (73, None), "text": (301, 50), "video": (100, None)}
     assert b.info["segments"] == {"train": 1283, "valid": 164, "test": 751}  # as mosi: 2198 segments
     assert b.info["text"]["transcripts_without_features"] == ["2WGyTLYerpo[43]"]
+    assert build().modalities["text"].dim == 300  # default oov: drop
     mosi = DATASETS.get("mosi")(entry_params(validate_entry("data", {"name": "mosi", "normalize": False}, DATASETS),
                                              DATASETS))
     for split in ("train", "valid", "test"):  # same segments, labels, audio and video as `mosi`
@@ -202,7 +203,7 @@ def test_attention_preset_trains_on_words(tmp_path):
     train("mosi-words/attention", run_dir=folder, quiet=True,
           overrides=["train.epochs=1", "train.progress=none", "data.seq_len=12", "model.encoder.d_model=8",
                      "model.encoder.heads=2", "model.encoder.ff_dim=8", "model.fusion.d_model=8",
-                     "model.fusion.heads=2", "model.head_hidden=[8]"])
+                     "model.fusion.heads=2", "model.head.hidden_dims=[8]"])
     metrics = json.loads((folder / "metrics.json").read_text())
     assert 0 <= metrics["test"]["accuracy"] <= 1
     info = json.loads((folder / "data.json").read_text())["info"]
