@@ -35,7 +35,8 @@ def test_matches_expected_mf_std(shared_data, tmp_path):
     summary = prepare_yt8m_frames([str(frame_dir / "*.tfrecord")], str(out), workers=2)
     assert summary["records"] == len(expected) == 24
     assert summary["converted"] == 2 and summary["skipped_corrupt"] == 0
-    assert sorted(p.name for p in out.iterdir()) == ["frame0100.tfrecord", "frame0101.tfrecord"]
+    # only the shards (and the hidden lock file of the folder): no temporaries left behind
+    assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == ["frame0100.tfrecord", "frame0101.tfrecord"]
     _check_against_expected(out, expected)
 
 
@@ -46,10 +47,10 @@ def test_resumes_and_never_counts_temporary_files(shared_data, tmp_path):
     again = prepare_yt8m_frames([str(frame_dir / "*.tfrecord")], str(out))
     assert again["already_done"] == 2 and again["converted"] == 0
     (out / "frame0101.tfrecord").unlink()
-    (out / "frame0101.tfrecord.tmp").write_bytes(b"half-written")  # an interrupted earlier run
+    (out / ".frame0101.tfrecord.99999.tmp").write_bytes(b"half-written")  # an interrupted earlier run
     third = prepare_yt8m_frames([str(frame_dir / "*.tfrecord")], str(out))
     assert third["already_done"] == 1 and third["converted"] == 1
-    assert not (out / "frame0101.tfrecord.tmp").exists()
+    assert not (out / ".frame0101.tfrecord.99999.tmp").exists()
     _check_against_expected(out, json.loads((frame_dir / "expected_mf_std.json").read_text()))
 
 

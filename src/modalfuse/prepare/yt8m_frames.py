@@ -13,7 +13,6 @@ interrupted run leaves no half-written shard and a re-run skips the finished one
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 from ..errors import DataError
 from ..readers.example import encode_example
 from ..readers.yt8m import decode_record
+from ..training.runfolder import atomic_write, clean_stale_temporaries, folder_lock
 from ..readers.tfrecord import ReadStats, TFRecordWriter, expand_paths, read_records
 
 FRAME_SIZES = {"rgb": 1024, "audio": 128}
@@ -48,9 +48,10 @@ def mf_std(frames_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _convert_shard(src: str, dst: str, skip_corrupt: bool) -> dict[str, int]:
     """Write the MF+STD shard of one frame-level shard; returns its counts."""
     stats = ReadStats()
-    tmp = dst + ".tmp"
     written = 0
-    try:
+
+    def write(tmp: Path) -> None:
+        nonlocal written
         with TFRecordWriter(tmp) as out:
             for index, data in enumerate(read_records(src, skip_corrupt=skip_corrupt, stats=stats)):
                 rec = decode_record(data, path=src, index=index)
@@ -68,11 +69,8 @@ def _convert_shard(src: str, dst: str, skip_corrupt: bool) -> dict[str, int]:
                 out.write(encode_example({k: feats[k] for k in
                                           ("id", "labels", "mean_rgb", "std_rgb", "mean_audio", "std_audio")}))
                 written += 1
-        os.replace(tmp, dst)  # atomic: a finished name always holds a finished shard
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    atomic_write(dst, write)  # a finished name always holds a finished shard
     return {"records": written, "skipped_corrupt": stats.skipped}
 
 
@@ -92,15 +90,20 @@ def prepare_yt8m_frames(inputs: list[str], out_dir: str, workers: int = 1, skip_
         DataError: a corrupt record (without ``skip_corrupt``), a frame of the wrong size or a record
             without frames, naming the file and the record.
     """
-    from tqdm import tqdm
-
     files = expand_paths(inputs)
     names = [Path(f).name for f in files]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise DataError(f"two inputs share the file name '{sorted(dupes)[0]}': outputs would collide")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, "output folder"):  # two conversions into one folder would race on its shards
+        clean_stale_temporaries(out)  # shards of an interrupted run: converted again below
+        return _convert_all(files, names, out, workers, skip_corrupt)
+
+
+def _convert_all(files: list[str], names: list[str], out: Path, workers: int, skip_corrupt: bool) -> dict:
+    from tqdm import tqdm
+
     todo = [(f, str(out / n)) for f, n in zip(files, names) if not (out / n).exists()]
     summary = {"out": str(out), "shards": len(files), "converted": 0, "already_done": len(files) - len(todo),
                "records": 0, "skipped_corrupt": 0}
