@@ -190,10 +190,14 @@ def build_bundle(transcripts_csv: str | Path, labels_csd: str | Path, glove_npz:
     vectors = np.stack([glove[w] for w in vocab if w in glove]).astype(dtype)
     flat = np.array([index[t] for seq in tokens for t in seq], np.int32)
     offsets = np.cumsum([0, *(len(s) for s in tokens)]).astype(np.int64)
-    tmp = Path(out).with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, ids=np.array(ids), vocab=np.array(vocab), token_ids=flat, offsets=offsets,
-                        in_glove=in_glove, vectors=vectors)
-    tmp.replace(out)
+    from ..training.runfolder import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: given a name, numpy would append ".npz" to it
+            np.savez_compressed(f, ids=np.array(ids), vocab=np.array(vocab), token_ids=flat, offsets=offsets,
+                                in_glove=in_glove, vectors=vectors)
+
+    atomic_write(out, write)
     return {
         "segments": len(ids), "tokens": int(len(flat)), "distinct": len(vocab),
         "covered_tokens": int(sum(c for w, c in counts.items() if w in glove)),

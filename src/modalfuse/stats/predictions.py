@@ -16,11 +16,12 @@ model and no data. One array set per split (``<split>/<key>`` in the archive):
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..training.runfolder import atomic_write
 
 PREDICTIONS_FILE = "predictions.npz"
 
@@ -102,9 +103,7 @@ def save_predictions(path: str | Path, kind: str, splits: dict[str, dict[str, An
     path = Path(path)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
 
 
 def load_predictions(path: str | Path) -> tuple[str, dict[str, dict[str, np.ndarray]]]:
