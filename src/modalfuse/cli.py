@@ -14,7 +14,25 @@ from typing import Any
 
 from .errors import UserError
 
-LIST_KINDS = ("models", "fusions", "encoders", "datasets", "metrics", "presets")
+LIST_KINDS = ("models", "fusions", "encoders", "heads", "datasets", "metrics", "presets")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default in ``--help``, except ``None``/``False`` (the help text then
+    says what happens without the option)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or isinstance(action.default, list) and not action.default:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: subparsers are made with the parent's class, so all share this."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -25,45 +43,77 @@ def _add_set(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from . import __version__
+    from .plugins import ENTRY_POINT_GROUP, ENV_VAR
+
+    parser = _Parser(
         prog="modalfuse",
         description="Train, evaluate and compare multimodal fusion classifiers on pre-extracted features.",
+        epilog=f"Plugins (user code registering encoders, fusions, heads, models, datasets, metrics) load from the "
+               f"'{ENTRY_POINT_GROUP}' entry points of installed packages, the {ENV_VAR} environment variable "
+               f"(comma-separated modules) and --import.",
     )
+    parser.add_argument("--version", action="version", version=f"modalfuse {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import a plugin module first (repeatable); run folders record the plugins they need")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train one model from a config (a YAML file or a preset name)")
     p.add_argument("config", help="config YAML path or preset name (see `modalfuse list presets`)")
     _add_set(p)
-    p.add_argument("--out", default="runs", help="folder that receives the new run folder (default: runs)")
+    p.add_argument("--out", default="runs", help="folder that receives the new run folder")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint; --set may then change only "
                    "train.threads, train.progress, train.num_workers and train.device")
+    p.add_argument("--smoke", action="store_true",
+                   help="check the config quickly instead of training: build data and model, one batch per split "
+                        "(forward, loss, backward, one step on train), nothing written")
 
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint on a split")
     p.add_argument("run_dir")
-    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"], help="split to evaluate")
+    p.add_argument("--json", action="store_true", help="print one JSON object (the split and checkpoint go to stderr)")
 
     p = sub.add_parser("list", help="list registered models, fusions, encoders, datasets, metrics or presets")
-    p.add_argument("kind", nargs="?", default="models", choices=LIST_KINDS)
-    p.add_argument("--task", help="only entries for this task (e.g. yt8m, sentiment, synthetic)")
+    p.add_argument("kind", nargs="?", default="models", choices=LIST_KINDS, help="what to list")
+    p.add_argument("--task", help="only entries for this task: a domain (sentiment, yt8m, synthetic) or a task kind "
+                                  "(multiclass, multilabel, regression)")
+    p.add_argument("--paths", action="store_true", help="with 'datasets': the bundled data files, one path a line")
 
     p = sub.add_parser("predict", help="top-k predictions with class names from a run or an exported ONNX model")
-    p.add_argument("run_dir", help="run folder (or an exported .onnx file beside its run folder)")
+    p.add_argument("run_dir", help="run folder, or a model exported by `modalfuse export` (.onnx or .pt2)")
     p.add_argument("--input", nargs="+", required=True, help="input files (TFRecord shards, packed/pickle/csd data)")
     p.add_argument("--out", required=True, help="output file")
-    p.add_argument("--top-k", type=int, default=20)
-    p.add_argument("--format", dest="fmt", default="csv", choices=["kaggle", "csv", "jsonl"])
+    p.add_argument("--top-k", type=int, default=20, help="classes per sample")
+    p.add_argument("--format", dest="fmt", default="csv", choices=["kaggle", "csv", "jsonl"], help="output format")
 
     p = sub.add_parser("compare", help="train a comparison under identical conditions and write a report")
     p.add_argument("configs", nargs="*", help="comparison preset(s) or config files (default: the bundled data)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per model (default: the preset's)")
     p.add_argument("--out", default=None, help="comparison folder (default: runs/compare-<name>)")
     _add_set(p)
+    p.add_argument("--jobs", default="auto", metavar="N|auto",
+                   help="runs trained at once, one process and one CPU thread each (default auto: the CPU cores "
+                        "available); results are identical to --jobs 1")
+    p.add_argument("--reference", default=None, metavar="MODEL",
+                   help="the model every other is compared with (default: the best unimodal model)")
+    p.add_argument("--tune", type=int, default=None, metavar="N",
+                   help="first give every model the same N-trial Optuna search (the preset's 'tune:' space) "
+                        "on validation, then train the seeds with each model's best trial (needs the [tune] extra)")
+    p.add_argument("--tune-storage", default=None, metavar="URL",
+                   help="Optuna RDB storage for the studies (sqlite:///f.db, postgresql://...): several machines "
+                        "share one search (default: <comparison>/tuning.db)")
 
     p = sub.add_parser("report", help="re-render a report from run folders or a comparison folder")
     p.add_argument("runs", nargs="+", help="run folders or one comparison folder")
     p.add_argument("--out", default=None, help="report folder (default: <comparison>/report)")
+    p.add_argument("--reference", default=None, metavar="MODEL",
+                   help="the model every other is compared with (default: the best unimodal model)")
+
+    p = sub.add_parser("analyze", help="analyse finished runs: efficiency, modality ablation, attention "
+                                       "(writes analysis.json in each run folder; compare does this itself)")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="finished run folders")
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="default: the run's train.device")
 
     p = sub.add_parser("inspect", help="summarise or dump records of TFRecord, .csd, packed and pickle files")
     p.add_argument("files", nargs="+")
@@ -76,27 +126,48 @@ def build_parser() -> argparse.ArgumentParser:
     q = psub.add_parser("yt8m-frames", help="frame-level YouTube-8M records -> video-level MF+STD shards")
     q.add_argument("inputs", nargs="+")
     q.add_argument("--out", required=True)
-    q.add_argument("--workers", type=int, default=1)
+    q.add_argument("--workers", type=int, default=1, help="processes converting input files in parallel")
     q.add_argument("--skip-corrupt", action="store_true", help="skip (and count) records with bad CRCs")
     q = psub.add_parser("cmu-sdk", help="align CMU-MultimodalSDK .csd sequences and pack them")
     q.add_argument("--sequences", nargs="+", required=True, metavar="NAME=FILE.csd")
     q.add_argument("--labels", required=True)
     q.add_argument("--align-to", required=True, help="a sequence NAME (word level) or 'labels' (utterance level)")
     q.add_argument("--out", required=True)
-    q.add_argument("--workers", type=int, default=1)
+    q.add_argument("--workers", type=int, default=1, help="processes reading videos in parallel")
 
-    p = sub.add_parser("export", help="export a run's best model to ONNX or TorchScript")
+    p = sub.add_parser("export", help="export a run's best model (torch.export .pt2, or ONNX)")
     p.add_argument("run_dir")
-    p.add_argument("--format", dest="fmt", default="onnx", choices=["onnx", "torchscript"])
-    p.add_argument("--out", required=True)
+    p.add_argument("--format", dest="fmt", default=None, choices=["pt2", "onnx", "torchscript"],
+                   help="pt2: a torch.export ExportedProgram; onnx; torchscript: deprecated, use pt2 "
+                        "(default: from the --out suffix, .pt2 or .onnx)")
+    p.add_argument("--out", required=True, help="the file to write")
     return parser
 
 
+def _print_metrics(metrics: dict, indent: str = "") -> None:
+    for k, v in metrics.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            print(f"{indent}{k:>16}  {v:.4f}")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.smoke:
+        from .api import smoke
+
+        if args.resume:
+            raise UserError("--smoke checks a config; it cannot be combined with --resume")
+        for line in smoke(args.config, overrides=args.overrides):
+            print(line)
+        return 0
     from .training.run import train
 
     run_dir = train(args.config, overrides=args.overrides, out=args.out, resume=args.resume)
     if run_dir is not None:
+        # The final metrics of each evaluated split (the best checkpoint's), as `evaluate` prints them.
+        final = json.loads((Path(run_dir) / "metrics.json").read_text()) if (Path(run_dir) / "metrics.json").is_file() else {}
+        for split, metrics in final.items():
+            print(f"{split}:")
+            _print_metrics(metrics, "  ")
         print(run_dir)
     return 0
 
@@ -105,19 +176,29 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .training.run import evaluate_run
 
     metrics = evaluate_run(args.run_dir, split=args.split)
+    run_info = Path(args.run_dir) / "run.json"
+    epoch = json.loads(run_info.read_text()).get("best_epoch") if run_info.is_file() else None
+    where = (f"{args.run_dir}: split {args.split}, checkpoint {Path(args.run_dir) / 'checkpoints' / 'best.pt'}"
+             + (f" (epoch {epoch})" if epoch is not None else ""))
     if args.json:
+        print(where, file=sys.stderr)
         print(json.dumps(metrics))
     else:
-        for k, v in metrics.items():
-            if isinstance(v, float):
-                print(f"{k:>16}  {v:.4f}")
+        print(where)
+        _print_metrics(metrics)
     return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .listing import list_entries
+    from .listing import bundled_paths, list_entries
 
-    for line in list_entries(args.kind, task=args.task):
+    if args.paths:
+        if args.kind != "datasets":
+            raise UserError(f"--paths lists the bundled data files: use `modalfuse list datasets --paths`, not {args.kind}")
+        lines = bundled_paths(task=args.task)
+    else:
+        lines = list_entries(args.kind, task=args.task)
+    for line in lines:
         print(line)
     return 0
 
@@ -131,16 +212,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .report.compare import compare
+    from .compare import compare
 
-    compare(args.configs, seeds=args.seeds, out=args.out, overrides=args.overrides)
+    if args.jobs == "auto":
+        jobs = None
+    else:
+        try:
+            jobs = int(args.jobs)
+        except ValueError:
+            raise UserError(f"--jobs {args.jobs!r}: expected a number of processes or 'auto'") from None
+        if jobs < 1:
+            raise UserError(f"--jobs {jobs}: expected at least 1")
+    compare(args.configs, seeds=args.seeds, out=args.out, overrides=args.overrides, jobs=jobs,
+            reference=args.reference, tune=args.tune, tune_storage=args.tune_storage)
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report.render import render_report
+    from .report import render_report
 
-    print(render_report(args.runs, out=args.out))
+    print(render_report(args.runs, out=args.out, reference=args.reference))
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .analysis import ANALYSIS_FILE, analyze_run
+
+    for run in args.runs:
+        analyze_run(run, device=args.device)
+        print(Path(run) / ANALYSIS_FILE)
     return 0
 
 
@@ -179,9 +279,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": _cmd_train, "evaluate": _cmd_evaluate, "list": _cmd_list, "predict": _cmd_predict,
-    "compare": _cmd_compare, "report": _cmd_report, "inspect": _cmd_inspect, "prepare": _cmd_prepare,
+    "compare": _cmd_compare, "report": _cmd_report, "analyze": _cmd_analyze, "inspect": _cmd_inspect, "prepare": _cmd_prepare,
     "export": _cmd_export,
 }
+
+
+def _import_plugins(modules: list[str]) -> None:
+    from .plugins import import_plugin
+
+    for module in modules:
+        import_plugin(module, source=f"--import {module}")
 
 
 def _os_error_line(e: OSError) -> str:
@@ -226,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
     try:
+        _import_plugins(args.imports)
         return COMMANDS[args.command](args)
     except BrokenPipeError:
         # the reader of our output went away (head, less): not an error worth a traceback; point

@@ -1,4 +1,8 @@
-"""Export a trained model out of PyTorch (ONNX, TorchScript), and score with an exported ONNX file.
+"""Export a trained model out of PyTorch (``torch.export`` ``.pt2``, ONNX), and score with either.
+
+Formats: ``pt2`` is a ``torch.export`` ExportedProgram (``torch.export.save``), run by PyTorch alone;
+``onnx`` runs in onnxruntime (the ``[onnx]`` extra). TorchScript export was removed: it is
+deprecated in torch 2.13, and ``pt2`` replaces it.
 
 An exported model takes positional tensors and returns logits only:
 
@@ -8,15 +12,15 @@ An exported model takes positional tensors and returns logits only:
 - output: ``logits`` ``[B, C]`` (``[B, 1]`` for regression), before any sigmoid/softmax.
 
 Which input is which is recorded in the file itself: ONNX metadata ``modalfuse`` (JSON), or the
-TorchScript extra file ``modalfuse.json``, holding ``inputs`` (``name``, ``modality``, ``kind``:
-``features``/``mask``, ``shape``), ``task`` and ``class_names``. ``load_onnx_scorer`` reads it and
-runs the model through onnxruntime (the ``[onnx]`` extra).
+``.pt2`` extra file ``modalfuse.json``, holding ``inputs`` (``name``, ``modality``, ``kind``:
+``features``/``mask``, ``shape``), ``task`` and ``class_names`` (and, from ``export_run``, the run's
+``config``, data ``modalities`` and feature ``normalization``, so ``predict`` needs no run folder).
+``load_exported`` reads either format and scores batches.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,8 @@ from torch import Tensor, nn
 from .datasets.base import ModalitySpec, TaskSpec
 from .errors import UserError
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("pt2", "onnx")
+SUFFIXES = {".pt2": "pt2", ".onnx": "onnx"}
 METADATA_KEY = "modalfuse"
 OPSET = 17
 
@@ -99,14 +104,25 @@ def export_model(model: nn.Module, modalities: dict[str, ModalitySpec], task: Ta
     """Export ``model`` (inputs shaped as ``modalities``) to ``out``, written atomically.
 
     Args:
-        fmt: ``onnx`` or ``torchscript``.
+        fmt: ``pt2`` or ``onnx``.
         extra: more keys for the recorded metadata (e.g. the run folder).
 
     Returns:
         The written path.
+
+    Raises:
+        UserError: an unknown format, or weights that are not all finite (a diverged model would
+            serve NaN).
     """
+    if fmt == "torchscript":
+        raise UserError("--format torchscript: TorchScript export was removed (deprecated in torch 2.13); "
+                        "use --format pt2 (torch.export) or onnx")
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise UserError(f"refusing to export: non-finite weights in {bad[0]}"
+                        + (f" and {len(bad) - 1} more tensors" if len(bad) > 1 else "") + " (the run diverged)")
     out = Path(out)
     model = model.float().cpu().eval()
     features, masks = example_inputs(modalities)
@@ -123,21 +139,17 @@ def export_model(model: nn.Module, modalities: dict[str, ModalitySpec], task: Ta
         "class_names": list(task.class_names) if task.class_names else None,
         **(extra or {}),
     }
+    from .training.runfolder import atomic_write
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        # Traced with autograd on: under no_grad, eval-mode transformer layers and attention take
-        # PyTorch's fused fast path (aten::_transformer_encoder_layer_fwd), which ONNX lacks.
-        with torch.enable_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer and exporter deprecation chatter
-            if fmt == "onnx":
-                _export_onnx(wrapper, args, names, meta, tmp)
-            else:
-                traced = torch.jit.trace(wrapper, args, check_trace=False)
-                torch.jit.save(traced, str(tmp), _extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # Traced with autograd on: under no_grad, eval-mode transformer layers and attention take
+    # PyTorch's fused fast path (aten::_transformer_encoder_layer_fwd), which ONNX lacks.
+    with torch.enable_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and exporter deprecation chatter
+        if fmt == "onnx":
+            atomic_write(out, lambda tmp: _export_onnx(wrapper, args, names, meta, tmp))
+        else:
+            atomic_write(out, _export_pt2(wrapper, args, meta))
     return out
 
 
@@ -162,6 +174,24 @@ def _export_onnx(wrapper: nn.Module, args: tuple[Tensor, ...], names: list[str],
     onnx.save(proto, str(path))
 
 
+def _export_pt2(wrapper: nn.Module, args: tuple[Tensor, ...], meta: dict[str, Any]) -> bytes:
+    """``torch.export`` with a dynamic batch axis, as the bytes of a ``.pt2`` archive; the metadata
+    travels as its extra file ``modalfuse.json``."""
+    import io
+
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        program = torch.export.export(wrapper, args, dynamic_shapes={"inputs": tuple({0: batch} for _ in args)},
+                                      strict=False)
+    except Exception as e:  # torch.export raises many types for code it cannot capture
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise UserError(f"torch.export could not capture this model ({type(e).__name__}: {first}); "
+                        f"try --format onnx") from None
+    buf = io.BytesIO()
+    torch.export.save(program, buf, extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})
+    return buf.getvalue()
+
+
 def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[nn.Module, dict[str, ModalitySpec], TaskSpec, dict[str, Any]]:
     """A run's model with its checkpoint's weights, built from the run folder alone (``data.json``
     gives the input shapes and task; the data itself is not read).
@@ -183,8 +213,19 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[nn.Mo
     return restore_model(cfg, ck, modalities, task), modalities, task, cfg.to_dict()
 
 
-def export_run(run_dir: str | Path, fmt: str = "onnx", out: str | Path = "model.onnx") -> str:
-    """Export a run's best checkpoint to ``out`` (``onnx`` or ``torchscript``); returns the path."""
+def export_run(run_dir: str | Path, fmt: str | None = None, out: str | Path = "model.pt2") -> str:
+    """Export a run's best checkpoint to ``out``.
+
+    Args:
+        fmt: ``pt2`` or ``onnx``; ``None``: from the suffix of ``out`` (``.pt2``, ``.onnx``).
+
+    Returns:
+        The written path.
+    """
+    if fmt is None:
+        fmt = SUFFIXES.get(Path(out).suffix)
+        if fmt is None:
+            raise UserError(f"--out {out}: cannot tell the format from the suffix; name it .pt2 or .onnx, or give --format")
     model, modalities, task, cfg = load_run_model(run_dir)
     # The run's config and input shapes travel with the file: `predict` on it needs no run folder.
     path = export_model(model, modalities, task, fmt, out, extra={
@@ -219,41 +260,88 @@ class OnnxScorer:
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for corrupt files
             raise UserError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0]})") from None
-        raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        if raw is None:
-            raise UserError(f"{path}: no '{METADATA_KEY}' metadata; export it with `modalfuse export`")
-        meta = json.loads(raw)
-        self.path = path
-        self.meta: dict[str, Any] = meta
-        self.inputs: list[dict[str, Any]] = meta["inputs"]
-        self.modalities = sorted({i["modality"] for i in self.inputs if i["kind"] == "features"})
-        self.task_kind: str = meta["task"]["kind"]
-        self.num_classes: int = meta["task"]["num_classes"]
-        self.class_names: list[str] | None = meta.get("class_names")
+        _read_meta(self, path, self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY))
 
     def __call__(self, features: dict[str, Any], masks: dict[str, Any] | None = None) -> np.ndarray:
         """Logits ``[B, C]`` from ``features[m]`` ``[B, D]``/``[B, T, D]`` and ``masks[m]`` ``[B, T]``
         (numpy arrays or tensors; a missing mask means every step is real)."""
-        masks = masks or {}
-        feed = {}
-        for spec in self.inputs:
-            m = spec["modality"]
-            if m not in features:
-                raise UserError(f"{self.path}: the model reads modality '{m}'; the input has "
-                                f"{', '.join(sorted(features)) or 'none'}")
-            x = np.asarray(features[m], dtype=np.float32)
-            if spec["kind"] == "features":
-                if list(x.shape[1:]) != spec["shape"]:
-                    raise UserError(f"{self.path}: modality '{m}' expects shape [B, "
-                                    f"{', '.join(map(str, spec['shape']))}], found {list(x.shape)}")
-                feed[spec["name"]] = x
-            else:
-                mask = masks.get(m)
-                feed[spec["name"]] = (np.ones(x.shape[:2], dtype=bool) if mask is None
-                                      else np.asarray(mask, dtype=bool))
+        feed = {spec["name"]: x for spec, x in zip(self.inputs, _feed(self, features, masks))}
         return self.session.run(["logits"], feed)[0]
+
+
+class Pt2Scorer:
+    """An exported ``torch.export`` program (``.pt2``) run by PyTorch on CPU; attributes as
+    ``OnnxScorer``."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: .pt2 file not found")
+        extra = {f"{METADATA_KEY}.json": ""}
+        try:
+            program = torch.export.load(str(path), extra_files=extra)
+        except Exception as e:  # a corrupt archive: zipfile, pickle and torch errors alike
+            raise UserError(f"{path}: not a loadable torch.export program ({type(e).__name__}: "
+                            f"{str(e).strip().splitlines()[0][:160] if str(e).strip() else ''})") from None
+        self.module = program.module()
+        _read_meta(self, path, extra[f"{METADATA_KEY}.json"] or None)
+
+    def __call__(self, features: dict[str, Any], masks: dict[str, Any] | None = None) -> np.ndarray:
+        """Logits ``[B, C]``, as ``OnnxScorer.__call__``."""
+        args = [torch.from_numpy(x) for x in _feed(self, features, masks)]
+        with torch.no_grad():
+            return self.module(*args).numpy()
+
+
+def _read_meta(scorer: Any, path: Path, raw: str | None) -> None:
+    """Set a scorer's attributes from the ``modalfuse`` metadata JSON recorded at export."""
+    if raw is None:
+        raise UserError(f"{path}: no '{METADATA_KEY}' metadata; export it with `modalfuse export`")
+    try:
+        meta = json.loads(raw)
+        inputs = meta["inputs"]
+        task = meta["task"]
+        scorer.task_kind, scorer.num_classes = str(task["kind"]), int(task["num_classes"])
+        scorer.modalities = sorted({i["modality"] for i in inputs if i["kind"] == "features"})
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path}: its '{METADATA_KEY}' metadata is not the JSON `modalfuse export` writes "
+                        f"(expected an object with inputs and task, found {raw[:60]!r})") from None
+    scorer.path = path
+    scorer.meta = meta
+    scorer.inputs = inputs
+    scorer.class_names = meta.get("class_names")
+
+
+def _feed(scorer: Any, features: dict[str, Any], masks: dict[str, Any] | None) -> list[np.ndarray]:
+    """The exported model's inputs, in its recorded order, checked against the recorded shapes."""
+    masks = masks or {}
+    feed = []
+    for spec in scorer.inputs:
+        m = spec["modality"]
+        if m not in features:
+            raise UserError(f"{scorer.path}: the model reads modality '{m}'; the input has "
+                            f"{', '.join(sorted(features)) or 'none'}")
+        x = np.asarray(features[m], dtype=np.float32)
+        if spec["kind"] == "features":
+            if list(x.shape[1:]) != spec["shape"]:
+                raise UserError(f"{scorer.path}: modality '{m}' expects shape [B, "
+                                f"{', '.join(map(str, spec['shape']))}], found {list(x.shape)}")
+            feed.append(x)
+        else:
+            mask = masks.get(m)
+            feed.append(np.ones(x.shape[:2], dtype=bool) if mask is None else np.asarray(mask, dtype=bool))
+    return feed
 
 
 def load_onnx_scorer(path: str | Path) -> OnnxScorer:
     """An exported ONNX model, ready to score batches: ``load_onnx_scorer(p)(features, masks)``."""
     return OnnxScorer(path)
+
+
+def load_exported(path: str | Path) -> OnnxScorer | Pt2Scorer:
+    """A model written by ``modalfuse export``, by its suffix (``.pt2`` or ``.onnx``), ready to score
+    batches: ``load_exported(p)(features, masks)`` -> logits ``[B, C]`` (numpy)."""
+    suffix = Path(path).suffix
+    if suffix not in SUFFIXES:
+        raise UserError(f"{path}: not an exported model (expected a .pt2 or .onnx file from `modalfuse export`)")
+    return Pt2Scorer(path) if SUFFIXES[suffix] == "pt2" else OnnxScorer(path)

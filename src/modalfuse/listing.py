@@ -4,7 +4,73 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import UserError, closest
+
 PRESET_DIR = Path(__file__).resolve().parent / "configs"
+DATA_DIR = Path(__file__).resolve().parent / "data_files"
+
+# The one vocabulary of `list --task`: application domains, and the task kinds each one trains.
+# Registered entries are tagged with either (``task="yt8m"`` on a model, ``task="multilabel"`` on a
+# metric); an entry tagged ``any`` (or untagged) fits every task.
+TASKS: dict[str, tuple[str, ...]] = {
+    "sentiment": ("multiclass", "regression"),  # MOSI / MOSEI: classes from the score, or the score
+    "yt8m": ("multilabel",),  # YouTube-8M: 3862 classes, several per video
+    "synthetic": ("multiclass", "multilabel", "regression"),
+}
+KINDS = ("multiclass", "multilabel", "regression")
+
+
+def task_names() -> list[str]:
+    """Every value ``--task`` accepts."""
+    return [*TASKS, *KINDS]
+
+
+def check_task(task: str | None) -> None:
+    """An unknown ``--task`` is an error listing the valid ones (not an empty or unfiltered list)."""
+    if task is not None and task not in task_names():
+        raise UserError(f"--task {task!r}: unknown task{closest(task, task_names())}; tasks: {', '.join(task_names())}")
+
+
+def fits(tag: str | None, task: str | None) -> bool:
+    """Whether an entry tagged ``tag`` belongs under ``--task task``.
+
+    Domains and kinds match each other through ``TASKS``: a ``multilabel`` metric fits ``yt8m``, a
+    ``yt8m`` model fits ``multilabel``.
+    """
+    if task is None or tag in (None, "any", task):
+        return True
+    if task in TASKS:
+        return tag in TASKS[task]
+    return task in TASKS.get(tag, ())
+
+
+def preset_task(name: str) -> str | None:
+    """A training preset's task: its dataset's tag (``data.name`` of the YAML), or its domain folder."""
+    import yaml
+
+    from .registry import DATASETS
+
+    try:
+        data = (yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text()) or {}).get("data") or {}
+        tag = DATASETS.info(data["name"]).get("task") if data.get("name") in DATASETS else None
+    except (OSError, yaml.YAMLError, AttributeError):
+        tag = None
+    if tag is None:  # mosi/*, mosei/*: the sentiment presets; yt8m/*
+        folder = name.split("/")[0].removesuffix("-sample")
+        tag = "sentiment" if folder in ("mosi", "mosei") else folder
+    return tag
+
+
+def bundled_paths(task: str | None = None) -> list[str]:
+    """The data files shipped inside the package, one absolute path a line, per bundled dataset
+    (``mosi``, ``yt8m``), for pointing a config or ``predict --input`` at them."""
+    check_task(task)
+    lines = []
+    for folder in sorted(p for p in DATA_DIR.iterdir() if p.is_dir()):
+        tag = "sentiment" if folder.name in ("mosi", "mosei") else folder.name
+        if fits(tag, task):
+            lines += [f"{folder.name:<8} {f}" for f in sorted(folder.iterdir()) if f.is_file()]
+    return lines
 
 
 def preset_names() -> list[str]:
@@ -19,39 +85,47 @@ def compare_preset_names() -> list[str]:
 
 
 def _model_lines(task: str | None) -> list[str]:
+    from .models import preset_parameter_count
     from .registry import MODELS
 
     lines = []
     for name in MODELS.names():
         info = MODELS.info(name)
-        if task and info.get("task") not in (task, "any"):
-            continue
-        size = ""
-        count = info.get("count_parameters")  # a function giving the exact count in the paper setting
-        if count is not None:
-            n = count()
-            size = f"{n / 1e6:.1f}M ({n:,})"
-        lines.append(f"{name:<24} {size:<24} {info.get('description', '')}".rstrip())
+        if fits(info.get("task"), task):
+            lines.append(f"{name:<24} {'':<24} {info.get('description', '')}".rstrip())
+    # The YouTube-8M models are presets of the one classifier: each with its exact size in the paper
+    # setting (MF+STD inputs: rgb 2048-d, audio 256-d; 3862 classes) and the line that describes it.
+    if fits("yt8m", task):
+        for preset in preset_names():
+            if not preset.startswith("yt8m/"):
+                continue
+            path = PRESET_DIR / f"{preset}.yaml"
+            n = preset_parameter_count(path)
+            about = next((ln.lstrip("# ").strip() for ln in path.read_text().splitlines()[1:3] if ln.startswith("#")), "")
+            lines.append(f"{preset:<24} {f'{n / 1e6:.1f}M ({n:,})':<24} {about}".rstrip())
     return lines
 
 
 def list_entries(kind: str, task: str | None = None) -> list[str]:
     from . import plugins
-    from .registry import DATASETS, ENCODERS, FUSIONS, METRICS
+    from .registry import DATASETS, ENCODERS, FUSIONS, HEADS, METRICS
 
     plugins.load()
+    check_task(task)
     if kind == "models":
         return _model_lines(task)
     if kind == "presets":
-        train = [f"train    {p}" for p in preset_names() if not task or p.startswith(task)]
-        comp = [f"compare  {p}" for p in compare_preset_names() if not task or p.startswith(task)]
+        train = [f"train    {p}" for p in preset_names() if fits(preset_task(p), task)]
+        # a comparison preset is named after its data, as the training preset folders are
+        comp = [f"compare  {p}" for p in compare_preset_names() if fits(preset_task(p if p == "synthetic" else f"{p}/x"), task)]
         return train + comp
-    registry = {"fusions": FUSIONS, "encoders": ENCODERS, "datasets": DATASETS, "metrics": METRICS}[kind]
+    registry = {"fusions": FUSIONS, "encoders": ENCODERS, "heads": HEADS, "datasets": DATASETS, "metrics": METRICS}[kind]
     lines = []
     for name in registry.names():
         info = registry.info(name)
-        if task and info.get("task") not in (task, "any", None):
+        if not fits(info.get("task"), task):
             continue
         extra = f"[{info['direction']}imise] " if "direction" in info else ""
-        lines.append(f"{name:<24} {extra}{info.get('description', '')}".rstrip())
+        cite = f" ({info['citation']})" if info.get("citation") else ""
+        lines.append(f"{name:<24} {extra}{info.get('description', '')}{cite}".rstrip())
     return lines

@@ -95,7 +95,7 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
     """Write the top-``top_k`` classes of every sample in ``inputs`` to ``out``.
 
     Args:
-        run_dir: a finished run folder, or an ONNX file written by ``modalfuse export``.
+        run_dir: a finished run folder, or a ``.pt2``/``.onnx`` file written by ``modalfuse export``.
         inputs: files of the kind the run's dataset reads (globs allowed for shards).
         out: output file (written atomically).
         top_k: classes per sample (capped at the number of classes; 1 for regression).
@@ -116,10 +116,10 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
         raise UserError(f"--top-k {top_k}: expected a positive number")
     plugins.load()
     run_dir = Path(run_dir)
-    if run_dir.suffix == ".onnx":  # an exported model (modalfuse export) through onnxruntime
-        from .export import load_onnx_scorer
+    if run_dir.suffix in (".onnx", ".pt2"):  # a model from `modalfuse export`: onnxruntime or torch.export
+        from .export import load_exported
 
-        scorer = load_onnx_scorer(run_dir)
+        scorer = load_exported(run_dir)
         if "config" not in scorer.meta:
             raise UserError(f"{run_dir}: no run config in its metadata; export it with `modalfuse export RUN_DIR`")
         raw, t = scorer.meta["config"], scorer.meta["task"]
@@ -131,7 +131,7 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
         from .export import load_run_model
 
         if not run_dir.is_dir():
-            raise UserError(f"{run_dir}: predict reads a run folder or an exported .onnx model")
+            raise UserError(f"{run_dir}: predict reads a run folder or an exported .pt2/.onnx model")
         model, modalities, task, raw = load_run_model(run_dir)
         normalization = json.loads((run_dir / "data.json").read_text()).get("info", {}).get("normalization")
         forward = lambda feats, masks: model(feats, masks)["logits"]  # noqa: E731
