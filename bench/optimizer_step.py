@@ -22,7 +22,8 @@ import torch
 
 from modalfuse.config import load_yaml
 from modalfuse.models import build_model, count_parameters
-from modalfuse.models.yt8m import PAPER_MODALITIES, PAPER_TASK, PRESET_DIR
+from modalfuse.listing import PRESET_DIR
+from modalfuse.models import PAPER_SPECS as PAPER_MODALITIES, PAPER_TASK
 
 
 def _optimizer(model: torch.nn.Module, fused: bool) -> torch.optim.Optimizer:
@@ -45,7 +46,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg = load_yaml(PRESET_DIR / f"{args.preset}.yaml")
+    cfg = load_yaml(PRESET_DIR / "yt8m" / f"{args.preset}.yaml")
     models = {"foreach": build_model(cfg["model"], PAPER_MODALITIES, PAPER_TASK)}
     models["fused"] = copy.deepcopy(models["foreach"])
     for p, q in zip(models["foreach"].parameters(), models["fused"].parameters()):

@@ -26,7 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from modalfuse.config import load_yaml
 from modalfuse.models import build_model, count_parameters
-from modalfuse.models.yt8m import PAPER_MODALITIES, PAPER_TASK, PRESET_DIR
+from modalfuse.listing import PRESET_DIR
+from modalfuse.models import PAPER_SPECS as PAPER_MODALITIES, PAPER_TASK
 
 MM = 4096
 
@@ -62,7 +63,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
-    section = load_yaml(PRESET_DIR / f"{args.preset}.yaml")["model"]
+    section = load_yaml(PRESET_DIR / "yt8m" / f"{args.preset}.yaml")["model"]
     model = build_model(section, PAPER_MODALITIES, PAPER_TASK).train()
     feats, labels = _inputs(args.batch)
     a, b = torch.randn(MM, MM), torch.randn(MM, MM)

@@ -13,7 +13,7 @@ import torch
 from modalfuse.cli import main
 from modalfuse.errors import UserError
 from modalfuse.predict import predict
-from modalfuse.readers.example import read_video_shard
+from modalfuse.readers.yt8m import read_video_shard
 from modalfuse.training.run import load_run, train
 
 SHARD = str(resources.files("modalfuse") / "data_files" / "yt8m" / "validate0033.tfrecord")
@@ -23,7 +23,7 @@ SHARD = str(resources.files("modalfuse") / "data_files" / "yt8m" / "validate0033
 def yt8m_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model trained for one epoch on the bundled YouTube-8M sample."""
     run_dir = tmp_path_factory.mktemp("runs") / "yt8m"
-    cfg = {"data": {"name": "yt8m"}, "model": {"name": "fc-early", "hidden_dims": [8]},
+    cfg = {"data": {"name": "yt8m"}, "model": {"name": "fusion", "encoder": {"name": "identity"}, "head": {"name": "mlp", "hidden_dims": [8]}},
            "train": {"epochs": 1, "batch_size": 256, "learning_rate": 1e-2, "progress": "none"},
            "eval": {"splits": ["valid"]}}
     train(cfg, run_dir=run_dir, quiet=True)

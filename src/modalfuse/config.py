@@ -241,8 +241,9 @@ def validate_entry(section: str, raw: dict[str, Any], registry: Any) -> dict[str
 
 def build_config(raw: dict[str, Any]) -> Config:
     """Validate a raw config dict (after overrides) into a ``Config``."""
-    from .registry import DATASETS, MODELS
     from . import plugins
+    from .models import resolve_model
+    from .registry import DATASETS
 
     plugins.load()
     unknown = [k for k in raw if k not in SECTIONS]
@@ -252,7 +253,7 @@ def build_config(raw: dict[str, Any]) -> Config:
         )
     resolved: dict[str, Any] = {
         "data": validate_entry("data", raw.get("data"), DATASETS),
-        "model": validate_entry("model", raw.get("model"), MODELS),
+        "model": resolve_model(raw.get("model")),
     }
     for section, cls in (("train", TrainConfig), ("eval", EvalConfig)):
         body = raw.get(section) or {}

@@ -50,10 +50,10 @@ def test_every_bad_key_or_value_is_named(override, needle):
 
 
 def test_overrides_are_typed_yaml_values():
-    cfg = load_config(SYNTHETIC, ["train.learning_rate=1e-4", "model.head_hidden=[8, 4]", "train.deterministic=true",
+    cfg = load_config(SYNTHETIC, ["train.learning_rate=1e-4", "model.head.hidden_dims=[8, 4]", "train.deterministic=true",
                                   "model.modalities=[text, audio]"])
     assert cfg.train.learning_rate == pytest.approx(1e-4)
-    assert cfg.model["head_hidden"] == [8, 4]
+    assert cfg.model["head"]["hidden_dims"] == [8, 4]
     assert cfg.train.deterministic is True
     assert cfg.model["modalities"] == ["text", "audio"]
 

@@ -22,10 +22,10 @@ MOSI = sorted(p.stem for p in (PRESET_DIR / "mosi").glob("*.yaml"))
 # MOSEI-sized inputs (GloVe 300, COVAREP 74, FACET 35), tiny models, one epoch.
 TINY = ["train.epochs=1", "train.progress=none", "train.batch_size=16", "data.seq_len=6"]
 TINY_FUSION = ["model.encoder.d_model=8", "model.encoder.heads=2", "model.encoder.ff_dim=8", "model.encoder.layers=1",
-               "model.head_hidden=[8]"]
+               "model.head.hidden_dims=[8]"]
 TINY_MODEL = {"mult": ["model.d_model=8", "model.heads=2", "model.ff_dim=8", "model.cross_layers=1", "model.head_hidden=[8]"],
               "attention": TINY_FUSION + ["model.fusion.d_model=8", "model.fusion.heads=2"],
-              "late": TINY_FUSION + ["model.fusion.hidden_dims=[8]"]}
+              "late": TINY_FUSION}
 
 
 def tiny(preset: str) -> list[str]:

@@ -18,7 +18,7 @@ from modalfuse.training.runfolder import load_checkpoint
 
 BASE = {
     "data": {"name": "synthetic", "n_train": 1500, "n_valid": 400, "n_test": 800},
-    "model": {"name": "fusion", "encoder": {"name": "mlp", "hidden_dims": [32]}, "head_hidden": [64]},
+    "model": {"name": "fusion", "encoder": {"name": "mlp", "hidden_dims": [32]}, "head": {"name": "mlp", "hidden_dims": [64]}},
     "train": {"epochs": 12, "batch_size": 64, "learning_rate": 0.003, "schedule": "cosine", "progress": "none"},
 }
 

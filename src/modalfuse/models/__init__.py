@@ -1,25 +1,41 @@
-"""Models: per-modality encoders -> fusion -> head, and the named models built from them.
+"""Models: per-modality encoders -> fusion -> head (``classifier.py``), the one family every task uses,
+and ``mult`` (cross-modal transformers over whole sequences, built from the same blocks).
 
-``build_model(section, modalities, task)`` builds a registered model from a resolved config section.
+``resolve_model(section)`` validates a ``model`` config section all the way down;
+``build_model(section, specs, task)`` builds it for the data's modality specs and task.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..datasets.base import ModalitySpec, TaskSpec
 
 
-def build_model(section: dict[str, Any], modalities: dict[str, ModalitySpec], task: TaskSpec) -> nn.Module:
+def resolve_model(section: Any, path: str = "model") -> dict[str, Any]:
+    """A ``model`` section with every default filled in; errors name the full key path."""
     from .. import plugins
-    from ..config import entry_params
     from ..registry import MODELS
 
     plugins.load()
-    params = entry_params(section, MODELS)
-    return MODELS.get(section["name"])(params, modalities=modalities, task=task)
+    if isinstance(section, dict) and section.get("name") in MODELS:
+        hook = MODELS.info(section["name"]).get("resolve")
+        if hook is not None:
+            return hook(section, path)
+    return MODELS.resolve(section, path)
+
+
+def build_model(section: dict[str, Any], specs: dict[str, ModalitySpec], task: TaskSpec) -> nn.Module:
+    """The model a ``model`` config section describes, for the data's ``specs`` and ``task``."""
+    from ..registry import MODELS
+
+    resolved = resolve_model(section)
+    name = resolved.pop("name")
+    return MODELS.get(name)(specs=specs, task=task, **resolved)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -27,6 +43,17 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def output_size(task: TaskSpec) -> int:
-    """Logits per sample: one per class, or one for regression."""
-    return 1 if task.kind == "regression" else task.num_classes
+# The paper setting of the YouTube-8M presets: MF+STD inputs, 3862 classes.
+PAPER_SPECS = {"audio": ModalitySpec(256), "rgb": ModalitySpec(2048)}
+PAPER_TASK = TaskSpec("multilabel", 3862)
+
+
+def preset_parameter_count(preset: str | Path, specs: dict[str, ModalitySpec] | None = None,
+                           task: TaskSpec | None = None) -> int:
+    """Exact trainable parameters of a preset's model, by default in the YouTube-8M paper setting
+    (rgb 2048-d, audio 256-d, 3862 classes). Built on the ``meta`` device: no memory, no init."""
+    from ..config import load_yaml
+
+    with torch.device("meta"):
+        model = build_model(load_yaml(preset)["model"], specs or PAPER_SPECS, task or PAPER_TASK)
+    return count_parameters(model)

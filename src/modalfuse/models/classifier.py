@@ -1,68 +1,33 @@
-"""The classifier is just encoders -> fusion -> head, composed from registered parts.
+"""The one classifier: per-modality encoders -> fusion -> head, each part chosen by name.
 
-The registered model ``fusion`` builds one from a config::
+Every task uses it (sentiment sequences, YouTube-8M vectors, multiclass, multi-label, regression);
+named models such as ``yt8m/attend-fusion`` are YAML presets of it::
 
     model:
       name: fusion
-      modalities: [text, audio, video]   # a subset gives a unimodal/bimodal baseline
-      encoder: {name: mlp, hidden_dims: [64]}
+      modalities: [text, audio, video]      # a subset gives a unimodal/bimodal baseline
+      encoder: {name: transformer, d_model: 64}
+      encoders: {text: {layers: 2}}         # per-modality overrides (a new name replaces the encoder)
       fusion: {name: concat}
-      head_hidden: [64]
+      head: {name: mlp, hidden_dims: [64]}  # late fusion: {name: vote, vote: majority}
+      modality_dropout: 0.0
 
-Every model returns ``{"logits": Tensor[B, C]}`` (``[B, 1]`` for regression), optionally with
-``aux_logits`` (extra terms for the loss) and ``attention`` (weights for inspection).
+``forward(features, masks)`` returns ``{"logits": [B, C]}`` (``[B, 1]`` for regression), plus
+``"aux_logits"`` (``{m: [B, C]}``, extra loss terms of decision-level heads) and ``"attention"``
+(``[B, G, Q, K]``, see ``fusions.FusionOutput``) when the parts give them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
-from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from ..config import Params
 from ..datasets.base import ModalitySpec, TaskSpec
-from ..errors import ConfigError, closest
-from ..registry import ENCODERS, FUSIONS, MODELS
-from . import output_size
-from .encoders import mlp
-
-
-def validate_component(spec: dict[str, Any], registry: Any, where: str) -> dict[str, Any]:
-    """Check a ``{name: ..., **params}`` component spec against its registry; return it resolved."""
-    if "name" not in spec:
-        raise ValueError(f"{where} needs a 'name' (one of: {', '.join(registry.names())})")
-    if spec["name"] not in registry:
-        raise ValueError(
-            f"unknown {registry.kind} '{spec['name']}'{closest(spec['name'], registry.names())}; "
-            f"known: {', '.join(registry.names())}"
-        )
-    cls = registry.info(spec["name"])["params"]
-    extra = [k for k in spec if k != "name" and k not in cls.model_fields]
-    if extra:
-        valid = ", ".join(["name", *sorted(cls.model_fields)])
-        raise ValueError(f"unknown key '{where}.{extra[0]}'{closest(extra[0], cls.model_fields)}; valid keys: {valid}")
-    params = cls.model_validate({k: v for k, v in spec.items() if k != "name"})
-    return {"name": spec["name"], **params.model_dump()}
-
-
-def build_component(spec: dict[str, Any], registry: Any, **data_kwargs: Any) -> nn.Module:
-    resolved = validate_component(spec, registry, registry.kind)
-    ctor = registry.get(resolved.pop("name"))
-    return ctor(**data_kwargs, **resolved)
-
-
-class Head(nn.Module):
-    """MLP head: ``[B, F] -> [B, num_outputs]``."""
-
-    def __init__(self, input_dim: int, num_outputs: int, hidden_dims: list[int], dropout: float) -> None:
-        super().__init__()
-        self.body = mlp([input_dim, *hidden_dims], dropout)
-        self.out = nn.Linear(hidden_dims[-1] if hidden_dims else input_dim, num_outputs)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.out(self.body(x))
+from ..errors import ConfigError
+from ..registry import ENCODERS, FUSIONS, HEADS, MODELS
+from ..schema import Prob
+from .blocks import drop_modalities
 
 
 class FusionClassifier(nn.Module):
@@ -70,15 +35,14 @@ class FusionClassifier(nn.Module):
 
     Args:
         encoders: one encoder per modality used (keys = modality names).
-        fusion: a feature-level fusion (then ``head`` is required) or a decision-level one.
-        head: maps the fused state to logits; ``None`` for decision-level fusion.
+        fusion: maps ``{m: state}`` to a ``FusionOutput``.
+        head: maps the fused state ``[B, F]`` to ``{"logits": ...}``.
         modality_dropout: during training, the probability of zeroing each modality's state per
             sample (at least one modality is always kept), so that a missing modality at test time
             degrades the prediction gracefully.
     """
 
-    def __init__(self, encoders: nn.ModuleDict, fusion: nn.Module, head: nn.Module | None,
-                 modality_dropout: float = 0.0) -> None:
+    def __init__(self, encoders: nn.ModuleDict, fusion: nn.Module, head: nn.Module, modality_dropout: float = 0.0) -> None:
         super().__init__()
         self.encoders = encoders
         self.fusion = fusion
@@ -89,78 +53,92 @@ class FusionClassifier(nn.Module):
     def modalities(self) -> list[str]:
         return sorted(self.encoders.keys())
 
-    def _drop_modalities(self, states: dict[str, Tensor]) -> dict[str, Tensor]:
-        names = sorted(states)
-        b = states[names[0]].shape[0]
-        device = states[names[0]].device
-        keep = torch.rand(b, len(names), device=device) >= self.modality_dropout
-        # Guarantee one kept modality per sample: pick one at random where all were dropped.
-        none = ~keep.any(1)
-        if none.any():
-            pick = torch.randint(len(names), (b,), device=device)
-            keep[none, pick[none]] = True
-        return {m: states[m] * keep[:, i : i + 1].to(states[m].dtype) for i, m in enumerate(names)}
-
-    def forward(self, features: dict[str, Tensor], masks: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
-        """Args: ``features[m]`` ``[B, D_m]`` or ``[B, T, D_m]``; ``masks[m]`` ``[B, T]`` (True = real).
-
-        Returns: ``{"logits": [B, C]}`` plus what the fusion adds (``aux_logits``, ``attention``).
-        """
+    def forward(self, features: dict[str, Tensor], masks: dict[str, Tensor] | None = None) -> dict[str, Any]:
+        """Args: ``features[m]`` ``[B, D_m]`` or ``[B, T, D_m]``; ``masks[m]`` ``[B, T]`` (True = real)."""
         masks = masks or {}
         states = {m: enc(features[m], masks.get(m)) for m, enc in sorted(self.encoders.items())}
         if self.training and self.modality_dropout > 0:
-            states = self._drop_modalities(states)
-        fused = self.fusion(states)
-        if isinstance(fused, dict):  # decision-level fusion, or a fusion returning attention weights
-            out = dict(fused)
-            if "logits" not in out:
-                out["logits"] = self.head(out.pop("state"))
-            return out
-        return {"logits": self.head(fused)}
+            states = drop_modalities(states, self.modality_dropout)
+        fused = self.fusion(states, {m: masks.get(m) for m in states})
+        out = dict(self.head(fused.state))
+        if fused.attention is not None:
+            out["attention"] = fused.attention
+        return out
 
 
-class FusionModelParams(Params):
-    modalities: list[str] | None = None  # None: every modality of the data
-    encoder: dict[str, Any] = Field(default_factory=lambda: {"name": "mlp"})
-    encoders: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-modality overrides
-    fusion: dict[str, Any] = Field(default_factory=lambda: {"name": "concat"})
-    head_hidden: list[int] = Field(default_factory=list)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    modality_dropout: float = Field(0.0, ge=0, lt=1)
-
-    @field_validator("encoder")
-    @classmethod
-    def _check_encoder(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return validate_component(v, ENCODERS, "encoder")
-
-    @field_validator("fusion")
-    @classmethod
-    def _check_fusion(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return validate_component(v, FUSIONS, "fusion")
+def select_modalities(wanted: list[str] | None, modalities: dict[str, ModalitySpec]) -> list[str]:
+    """The sorted modalities a model reads (``None``: all of the data's); a name the data lacks is a
+    config error."""
+    use = sorted(wanted) if wanted else sorted(modalities)
+    missing = [m for m in use if m not in modalities]
+    if missing:
+        raise ConfigError(f"config key 'model.modalities': the data has no modality '{missing[0]}'; "
+                          f"it has {', '.join(sorted(modalities))}")
+    return use
 
 
-def build_fusion_classifier(
-    p: FusionModelParams, modalities: dict[str, ModalitySpec], task: TaskSpec
-) -> FusionClassifier:
-    use = sorted(p.modalities) if p.modalities else sorted(modalities)
-    unknown = [m for m in use if m not in modalities]
-    if unknown:
-        raise ConfigError(
-            f"config key 'model.modalities': the data has no modality '{unknown[0]}'; it has {', '.join(sorted(modalities))}"
-        )
-    encoders = nn.ModuleDict()
+def output_size(task: TaskSpec) -> int:
+    """Logits per sample: one per class, or one for regression."""
+    return 1 if task.kind == "regression" else task.num_classes
+
+
+@MODELS.register("fusion", task="any", description="encoders -> fusion -> head, each part chosen by name",
+                 resolve=lambda section, path: resolve_fusion_model(section, path))
+def build_fusion_classifier(specs: dict[str, ModalitySpec], task: TaskSpec, *,
+                            modalities: list[str] | None = None,
+                            encoder: dict[str, Any] | None = None,
+                            encoders: dict[str, dict[str, Any]] | None = None,
+                            fusion: dict[str, Any] | None = None,
+                            head: dict[str, Any] | None = None,
+                            modality_dropout: Prob = 0.0) -> FusionClassifier:
+    """Build the classifier for the data's modality ``specs`` and ``task`` (config keys as in the
+    module docstring)."""
+    use = select_modalities(modalities, specs)
+    built = nn.ModuleDict()
     for m in use:
-        spec = {**p.encoder, **p.encoders.get(m, {})}
-        if p.encoders.get(m, {}).get("name", spec["name"]) != p.encoder["name"]:
-            spec = {"name": p.encoders[m]["name"], **{k: v for k, v in p.encoders[m].items() if k != "name"}}
-        encoders[m] = build_component(spec, ENCODERS, input_dim=modalities[m].dim, seq_len=modalities[m].seq_len)
-    n_out = output_size(task)
-    fusion = build_component(p.fusion, FUSIONS, input_dims={m: encoders[m].output_dim for m in use}, num_outputs=n_out)
-    head = None
-    if not getattr(fusion, "decision_level", False):
-        head = Head(fusion.output_dim, n_out, p.head_hidden, p.dropout)
-    return FusionClassifier(encoders, fusion, head, p.modality_dropout)
+        spec = merged_encoder_spec(encoder or {"name": "mlp"}, (encoders or {}).get(m))
+        built[m] = ENCODERS.build(spec, f"model.encoders.{m}" if (encoders or {}).get(m) else "model.encoder",
+                                  input_dim=specs[m].dim, seq_len=specs[m].seq_len)
+    fuse = FUSIONS.build(fusion or {"name": "concat"}, "model.fusion",
+                         input_dims={m: built[m].output_dim for m in use},
+                         sequence={m: built[m].returns_sequence for m in use})
+    top = HEADS.build(head or {"name": "mlp"}, "model.head", input_dim=fuse.output_dim, num_outputs=output_size(task),
+                      task=task, parts=fuse.parts)
+    return FusionClassifier(built, fuse, top, modality_dropout)
 
 
-MODELS.register("fusion", params=FusionModelParams, task="any",
-                description="encoders -> fusion -> head, each part chosen by name")(build_fusion_classifier)
+def merged_encoder_spec(default: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    """A modality's encoder: the shared spec with its override's keys on top, or, when the override
+    names another encoder, the override alone."""
+    if not override:
+        return dict(default)
+    if "name" in override and override["name"] != default.get("name"):
+        return dict(override)
+    return {**default, **override}
+
+
+def resolve_fusion_model(section: dict[str, Any], path: str = "model") -> dict[str, Any]:
+    """Validate a ``name: fusion`` model section all the way down; returns it with every default.
+
+    Raises:
+        ConfigError: naming the full key path (``model.encoders.text.hidden_dims``).
+    """
+    from ..schema import validate
+
+    parts = ("encoder", "encoders", "fusion", "head")
+    top = {k: v for k, v in section.items() if k not in ("name", *parts)}
+    resolved = {k: v for k, v in validate(MODELS.schema("fusion"), top, path).items() if k not in parts}
+    encoder = ENCODERS.resolve(section.get("encoder", {"name": "mlp"}), f"{path}.encoder")
+    overrides = section.get("encoders") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"config key '{path}.encoders': expected a mapping modality -> encoder keys, found {overrides!r}"[:200])
+    per: dict[str, Any] = {}
+    for m, o in overrides.items():
+        if not isinstance(o, dict):
+            raise ConfigError(f"config key '{path}.encoders.{m}': expected a mapping of encoder keys, found {o!r}"[:200])
+        merged = ENCODERS.resolve(merged_encoder_spec(encoder, o), f"{path}.encoders.{m}")
+        # keep only what differs from the shared encoder, so the saved config reads as written
+        per[m] = {k: v for k, v in merged.items() if k == "name" or encoder.get(k) != v} if merged["name"] == encoder["name"] else merged
+    return {"name": "fusion", **resolved, "encoder": encoder, "encoders": per,
+            "fusion": FUSIONS.resolve(section.get("fusion", {"name": "concat"}), f"{path}.fusion"),
+            "head": HEADS.resolve(section.get("head", {"name": "mlp"}), f"{path}.head")}

@@ -16,48 +16,27 @@ neighbouring segments, and ``pooling: center`` reads the target segment.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 
-from ..config import Params
 from ..datasets.base import ModalitySpec, TaskSpec
 from ..errors import ConfigError
 from ..registry import MODELS
-from . import output_size
-from .classifier import Head
-from .transformer import Pooling, pool, sinusoidal_encoding
-
-
-class CrossModalBlock(nn.Module):
-    """Pre-norm block: ``q + CrossAttn(LN(q), LN(kv))``, then ``+ FF(LN(.))``."""
-
-    def __init__(self, d_model: int, heads: int, ff_dim: int, dropout: float) -> None:
-        super().__init__()
-        self.norm_q = nn.LayerNorm(d_model)
-        self.norm_kv = nn.LayerNorm(d_model)
-        self.attn = nn.MultiheadAttention(d_model, heads, dropout=dropout, batch_first=True)
-        self.norm_ff = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, ff_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff_dim, d_model))
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, q: Tensor, kv: Tensor, kv_pad: Tensor | None) -> Tensor:
-        """``q`` ``[B, Tq, d]``, ``kv`` ``[B, Tk, d]``, ``kv_pad`` ``[B, Tk]`` (True = padding)."""
-        kv = self.norm_kv(kv)
-        a, _ = self.attn(self.norm_q(q), kv, kv, key_padding_mask=kv_pad, need_weights=False)
-        q = q + self.dropout(a)
-        return q + self.dropout(self.ff(self.norm_ff(q)))
+from ..schema import Dims, NonNegInt, PosInt, Prob
+from .blocks import CrossModalBlock, Pooling, as_sequence, drop_modalities, pool, sinusoidal_encoding
+from .classifier import output_size, select_modalities
+from .heads import MLPHead
 
 
 class MulT(nn.Module):
     """Cross-modal transformers for every ordered modality pair, a self-attention transformer per
     target, pooled and concatenated into a head.
 
+    The defaults live in one place, ``build_mult``'s signature (the config keys).
+
     Args:
         input_dims: feature size per modality.
-        num_outputs: classes ``C`` (1 for regression).
+        task: the task (output size and the head's initialisation).
         d_model, heads, ff_dim, dropout: width and attention of every block.
         cross_layers: cross-modal blocks per (source, target) pair.
         self_layers: self-attention layers over each target's concatenated cross-modal outputs.
@@ -67,10 +46,9 @@ class MulT(nn.Module):
             sample (at least one modality kept).
     """
 
-    def __init__(self, input_dims: dict[str, int], num_outputs: int, d_model: int = 32, heads: int = 4,
-                 ff_dim: int = 64, dropout: float = 0.1, cross_layers: int = 1, self_layers: int = 1,
-                 pooling: Pooling = "mean", head_hidden: list[int] | None = None,
-                 modality_dropout: float = 0.0) -> None:
+    def __init__(self, input_dims: dict[str, int], task: TaskSpec, *, d_model: int, heads: int, ff_dim: int,
+                 dropout: float, cross_layers: int, self_layers: int, pooling: Pooling, head_hidden: tuple[int, ...],
+                 modality_dropout: float) -> None:
         super().__init__()
         self.order = sorted(input_dims)
         if len(self.order) < 2:
@@ -90,34 +68,18 @@ class MulT(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.pooling = pooling
         self.modality_dropout = modality_dropout
-        self.head = Head(len(self.order) * width, num_outputs, list(head_hidden or []), dropout)
-
-    def _keep(self, b: int, device: torch.device) -> Tensor:
-        keep = torch.rand(b, len(self.order), device=device) >= self.modality_dropout
-        none = ~keep.any(1)
-        if none.any():
-            pick = torch.randint(len(self.order), (b,), device=device)
-            keep[none, pick[none]] = True
-        return keep
+        self.head = MLPHead(len(self.order) * width, output_size(task), task, None, tuple(head_hidden), dropout)
 
     def forward(self, features: dict[str, Tensor], masks: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """``features[m]`` ``[B, T_m, D_m]`` or ``[B, D_m]``; ``masks[m]`` ``[B, T_m]`` -> ``{"logits": [B, C]}``."""
         masks = masks or {}
+        inputs = {m: features[m] for m in self.order}
+        if self.training and self.modality_dropout > 0:
+            inputs = drop_modalities(inputs, self.modality_dropout)
         seqs: dict[str, Tensor] = {}
         valid: dict[str, Tensor | None] = {}
-        keep = None
-        if self.training and self.modality_dropout > 0:
-            keep = self._keep(next(iter(features.values())).shape[0], next(iter(features.values())).device)
-        for i, m in enumerate(self.order):
-            x = features[m]
-            mask = masks.get(m)
-            if x.dim() == 2:
-                x, mask = x.unsqueeze(1), None
-            if keep is not None:
-                x = x * keep[:, i, None, None].to(x.dtype)
-            if mask is not None:  # a sequence with no valid step would give NaN attention
-                mask = mask.clone()
-                mask[~mask.any(1), 0] = True
+        for m in self.order:
+            x, mask = as_sequence(inputs[m], masks.get(m))
             h = self.proj[m](x)
             seqs[m] = self.dropout(h + sinusoidal_encoding(h.shape[1], h.shape[2], h.device))
             valid[m] = mask
@@ -136,32 +98,17 @@ class MulT(nn.Module):
             if self.self_attn is not None:
                 h = self.self_attn[t](h, src_key_padding_mask=None if valid[t] is None else ~valid[t])
             pooled.append(pool(h, valid[t], self.pooling))
-        return {"logits": self.head(torch.cat(pooled, -1))}
+        return self.head(torch.cat(pooled, -1))
 
 
-class MulTParams(Params):
-    modalities: list[str] | None = None  # None: every modality of the data
-    d_model: int = Field(32, ge=2)
-    heads: int = Field(4, ge=1)
-    ff_dim: int = Field(64, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    cross_layers: int = Field(1, ge=1)
-    self_layers: int = Field(1, ge=0)
-    pooling: Pooling = "mean"
-    head_hidden: list[int] = Field(default_factory=lambda: [64])
-    modality_dropout: float = Field(0.0, ge=0, lt=1)
-
-
-def build_mult(p: MulTParams, modalities: dict[str, ModalitySpec], task: TaskSpec) -> MulT:
-    use = sorted(p.modalities) if p.modalities else sorted(modalities)
-    unknown = [m for m in use if m not in modalities]
-    if unknown:
-        raise ConfigError(
-            f"config key 'model.modalities': the data has no modality '{unknown[0]}'; it has {', '.join(sorted(modalities))}"
-        )
-    kwargs: dict[str, Any] = p.model_dump(exclude={"modalities"})
-    return MulT({m: modalities[m].dim for m in use}, output_size(task), **kwargs)
-
-
-MODELS.register("mult", params=MulTParams, task="sentiment",
-                description="temporal fusion: cross-modal attention between whole sequences (MulT-style)")(build_mult)
+@MODELS.register("mult", task="sentiment",
+                 description="temporal fusion: cross-modal attention between whole sequences (MulT-style)")
+def build_mult(specs: dict[str, ModalitySpec], task: TaskSpec, *, modalities: list[str] | None = None,
+               d_model: PosInt = 32, heads: PosInt = 4, ff_dim: PosInt = 64, dropout: Prob = 0.1,
+               cross_layers: PosInt = 1, self_layers: NonNegInt = 1, pooling: Pooling = "mean",
+               head_hidden: Dims = (64,), modality_dropout: Prob = 0.0) -> MulT:
+    """MulT over the chosen ``modalities`` (``None``: all of the data's); keys as ``MulT``'s arguments."""
+    use = select_modalities(modalities, specs)
+    return MulT({m: specs[m].dim for m in use}, task, d_model=d_model, heads=heads, ff_dim=ff_dim, dropout=dropout,
+                cross_layers=cross_layers, self_layers=self_layers, pooling=pooling, head_hidden=head_hidden,
+                modality_dropout=modality_dropout)

@@ -1,4 +1,4 @@
-"""The per-modality transformer encoder: shapes, masks, pooling, any sequence length."""
+"""The ModalityTransformer and the pooling blocks."""
 
 from __future__ import annotations
 
@@ -6,20 +6,17 @@ import pytest
 import torch
 
 from modalfuse import plugins
-from modalfuse.models.transformer import ModalityTransformer, pool, sinusoidal_encoding
+from modalfuse.errors import ConfigError
+from modalfuse.models.blocks import pool, sinusoidal_encoding
+from modalfuse.models.encoders import ModalityTransformer
 from modalfuse.registry import ENCODERS
 
 plugins.load()
 
 
 def tiny(**kw) -> ModalityTransformer:
-    args = dict(input_dim=5, d_model=8, layers=1, heads=2, ff_dim=16, dropout=0.0)
-    return ModalityTransformer(**{**args, **kw}).eval()
-
-
-def test_registered_with_params() -> None:
-    assert ENCODERS.get("transformer") is ModalityTransformer
-    assert "pooling" in ENCODERS.info("transformer")["params"].model_fields
+    torch.manual_seed(0)
+    return ModalityTransformer(5, d_model=8, heads=2, ff_dim=16, layers=1, dropout=0.0, **kw).eval()
 
 
 @pytest.mark.parametrize("pooling", ["mean", "first", "last", "center"])
@@ -28,12 +25,16 @@ def test_shapes_backward_any_length(pooling: str, t: int) -> None:
     enc = tiny(pooling=pooling).train()
     x = torch.randn(3, t, 5, requires_grad=True)
     mask = torch.ones(3, t, dtype=torch.bool)
-    mask[0, t // 2 + 1 :] = False
+    mask[0, t // 2 + 1:] = False
     out = enc(x, mask)
-    assert out.shape == (3, enc.output_dim) == (3, 8)
-    assert torch.isfinite(out).all()
+    assert out.shape == (3, 8) and torch.isfinite(out).all()
     out.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_pooling_none_returns_the_token_sequence() -> None:
+    enc = tiny(pooling="none")
+    assert enc.returns_sequence and enc(torch.randn(2, 6, 5)).shape == (2, 6, 8)
 
 
 def test_vector_input_is_a_length_one_sequence() -> None:
@@ -54,8 +55,7 @@ def test_padding_does_not_change_the_state() -> None:
 
 
 def test_fully_masked_row_stays_finite() -> None:
-    enc = tiny()
-    out = enc(torch.randn(2, 4, 5), torch.tensor([[True, True, False, False], [False] * 4]))
+    out = tiny()(torch.randn(2, 4, 5), torch.tensor([[True, True, False, False], [False] * 4]))
     assert torch.isfinite(out).all()
 
 
@@ -71,7 +71,6 @@ def test_pool_picks_the_right_steps() -> None:
 def test_positions_matter() -> None:
     pe = sinusoidal_encoding(6, 8)
     assert pe.shape == (6, 8) and torch.allclose(pe[0, 1::2], torch.ones(4))
-    # the same features at every step: only the positional encoding tells the steps apart
     enc = tiny(pooling="first")
     same = torch.randn(1, 1, 5).expand(1, 4, 5)
     a = enc(same)
@@ -79,19 +78,17 @@ def test_positions_matter() -> None:
     assert not torch.allclose(a, enc(same), atol=1e-4)
 
 
-def test_heads_must_divide_width() -> None:
-    with pytest.raises(ValueError, match="divisible"):
-        ModalityTransformer(5, d_model=10, heads=3)
+def test_heads_must_divide_width_as_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"model.encoder.*divisible"):
+        ENCODERS.build({"name": "transformer", "d_model": 10, "heads": 3}, "model.encoder", input_dim=5, seq_len=None)
 
 
 @pytest.mark.parametrize("name", ["transformer", "mlp"])
 def test_input_noise_only_while_training(name: str) -> None:
-    from modalfuse.models.classifier import build_component
-
     torch.manual_seed(0)
-    enc = build_component({"name": name, "input_noise": 1.0, "dropout": 0.0}, ENCODERS, input_dim=5, seq_len=None)
+    enc = ENCODERS.build({"name": name, "input_noise": 1.0, "dropout": 0.0}, "model.encoder", input_dim=5, seq_len=None)
     x = torch.randn(4, 5)
     enc.eval()
-    assert torch.equal(enc(x), enc(x))  # no noise at evaluation
+    assert torch.equal(enc(x), enc(x))
     enc.train()
-    assert not torch.allclose(enc(x), enc(x))  # fresh noise per call while training
+    assert not torch.allclose(enc(x), enc(x))

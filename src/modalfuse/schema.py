@@ -1,0 +1,72 @@
+"""One schema per component: a registered part's keys, types and defaults are its constructor's signature.
+
+``signature_schema(fn, data_args)`` turns ``def __init__(self, input_dim, hidden_dims: Dims = (64,),
+dropout: Prob = 0.1)`` into a pydantic model with the keys ``hidden_dims`` and ``dropout`` (the
+``data_args``, such as ``input_dim``, come from the data, not from the config). Constraints ride on the
+annotations (``Prob``, ``PosInt`` ...), so nothing mirrors the signature. ``validate(schema, body, path)``
+checks a config mapping against it and names the full key path in every error
+(``model.encoders.text.hidden_dims``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from .errors import ConfigError, closest
+
+# Annotations that carry their own constraints: a signature written with them is its own schema.
+Prob = Annotated[float, Field(ge=0, lt=1)]  # a dropout-like probability in [0, 1)
+PosInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+Dims = tuple[PosInt, ...]  # layer widths; a YAML list
+
+
+def signature_schema(fn: Callable[..., Any], data_args: Iterable[str], name: str) -> type[BaseModel]:
+    """A pydantic model of ``fn``'s keyword arguments other than ``data_args`` (for a class: ``__init__``)."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    hints = typing.get_type_hints(target, include_extras=True)
+    skip = set(data_args) | {"self"}
+    fields: dict[str, Any] = {}
+    for pname, param in inspect.signature(target).parameters.items():
+        if pname in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = ... if param.default is param.empty else param.default
+        fields[pname] = (hints.get(pname, Any), default)
+    return create_model(name, __config__=ConfigDict(extra="forbid", protected_namespaces=(), frozen=True), **fields)
+
+
+def describe(value: Any, limit: int = 60) -> str:
+    """A short ``repr`` for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def validate(schema: type[BaseModel], body: Any, path: str) -> dict[str, Any]:
+    """``body`` checked against ``schema``; returns the resolved keys (defaults filled in, JSON types).
+
+    Raises:
+        ConfigError: naming the full key path, what was expected and what was found.
+    """
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"config key '{path}': expected a mapping, found {describe(body)}")
+    try:
+        return schema.model_validate(body).model_dump(mode="json")
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join([path, *loc]) if path else ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            valid = sorted(schema.model_fields)
+            raise ConfigError(f"unknown config key '{key}'{closest(loc[-1], valid)}; valid keys: "
+                              f"{', '.join(valid) or '(none)'}") from None
+        if err["type"] == "missing":
+            raise ConfigError(f"config key '{key}' is required") from None
+        raise ConfigError(f"config key '{key}': {err['msg'].lower()}, found {describe(err.get('input'))}") from None
