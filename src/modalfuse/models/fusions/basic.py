@@ -62,7 +62,6 @@ class AttentionFusion(nn.Module):
         self.uniform = uniform
         self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], d_model) for m in self.order})
         self.modality_embedding = nn.Parameter(torch.zeros(len(self.order), d_model))
-        nn.init.normal_(self.modality_embedding, std=0.02)
         self.attn = nn.MultiheadAttention(d_model, heads, dropout=dropout, batch_first=True)
         self.norm1 = nn.LayerNorm(d_model)
         self.ff = nn.Sequential(nn.Linear(d_model, 2 * d_model), nn.ReLU(), nn.Dropout(dropout),
