@@ -209,3 +209,20 @@ def test_other_numpy_arrays_still_load_exactly(tmp_path):
         for k, v in arrays.items():
             assert np.asarray(got[k]).dtype == np.asarray(v).dtype, k
             np.testing.assert_array_equal(got[k], v)
+
+
+def test_huge_length_field_does_not_allocate_it(tmp_path):
+    import struct
+    import tracemalloc
+
+    # BINUNICODE claiming 2 GiB, followed by 3 bytes: found by tests/fuzz (1 GB allocated before the error)
+    path = tmp_path / "len.pkl"
+    path.write_bytes(b"\x80\x02X" + struct.pack("<I", 2**31) + b"abc")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="not a readable pickle"):
+            safe_load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20

@@ -220,6 +220,31 @@ def _allowed() -> dict[tuple[str, str], Any]:
     return found
 
 
+class _Capped:
+    """A file whose ``read(n)`` never asks for more than the bytes left: a corrupt length field in a
+    pickle (``BINUNICODE`` of 2**32 bytes) would otherwise make the unpickler allocate that much."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self._left = os.fstat(f.fileno()).st_size
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(self._left if n < 0 else min(n, self._left))
+        self._left -= len(data)
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf)
+        n = self._f.readinto(view[: self._left]) or 0
+        self._left -= n
+        return n
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self._f.readline(self._left if limit < 0 else min(limit, self._left))
+        self._left -= len(data)
+        return data
+
+
 class _Restricted(pickle.Unpickler):
     def __init__(self, file: Any, path: str) -> None:
         super().__init__(file, encoding="latin1")  # latin1: Python 2 pickles of numpy arrays
@@ -297,7 +322,7 @@ def safe_load(path: str | Path) -> Any:
         raise DataError(f"{path}: file not found")
     try:
         with open(path, "rb") as f:
-            data = _Restricted(f, path).load()
+            data = _Restricted(_Capped(f), path).load()
             return _resolve(data, {})
     except DataError as e:
         msg = str(e)
