@@ -8,13 +8,13 @@ that returns attention weights).
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..metrics import direction
+from ..training.runfolder import atomic_write
 from .runs import Run, by_label, seeds_text
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ LABELS = {
     "acc3_band": "3-class accuracy, neutral band (fraction)",
     "gap": "GAP@k (0–1)", "map": "mean average precision (0–1)", "hit_at_1": "Hit@1 (fraction)", "perr": "PERR (fraction)",
 }
-MAX_BAR_METRICS = 6
+MAX_BAR_METRICS = 9
 
 
 def metric_label(name: str) -> str:
@@ -53,10 +53,10 @@ def _colors(labels: list[str]) -> dict[str, Any]:
 
 
 def _save(fig: Any, folder: Path, name: str) -> str:
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    _plt().close(fig)
-    os.replace(tmp, folder / name)
+    try:
+        atomic_write(folder / name, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
+    finally:
+        _plt().close(fig)
     return name
 
 
@@ -127,7 +127,7 @@ def plot_metric_bars(runs: list[Run], labels: list[str], split: str, metrics: li
     return _save(fig, folder, "metrics.png")
 
 
-def plot_forest(p: Paired, folder: Path, max_metrics: int = 6) -> str:
+def plot_forest(p: Paired, folder: Path, max_metrics: int = 9) -> str:
     """Each model's difference from the reference with its 95 % interval, one panel per metric."""
     plt = _plt()
     metrics = p.metrics[:max_metrics]
