@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from modalfuse.config import load_config
 from modalfuse.datasets.base import ModalitySpec, TaskSpec
 from modalfuse.errors import ConfigError
-from modalfuse.listing import PRESET_DIR
-from modalfuse.models import PAPER_SPECS, PAPER_TASK, build_model, count_parameters, preset_parameter_count
+from modalfuse.listing import PRESET_DIR, preset_parameter_count
+from modalfuse.models import PAPER_SPECS, PAPER_TASK, build_model, count_parameters
 
 YT8M = sorted(p.stem for p in (PRESET_DIR / "yt8m").glob("*.yaml"))
 MODS = {"audio": ModalitySpec(8), "rgb": ModalitySpec(12)}

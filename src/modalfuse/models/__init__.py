@@ -7,13 +7,16 @@ and ``mult`` (cross-modal transformers over whole sequences, built from the same
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..datasets.base import ModalitySpec, TaskSpec
+
+# The paper setting of the YouTube-8M presets: MF+STD inputs, 3862 classes.
+PAPER_SPECS = {"audio": ModalitySpec(256), "rgb": ModalitySpec(2048)}
+PAPER_TASK = TaskSpec("multilabel", 3862)
 
 
 def resolve_model(section: Any, path: str = "model") -> dict[str, Any]:
@@ -41,19 +44,3 @@ def build_model(section: dict[str, Any], specs: dict[str, ModalitySpec], task: T
 def count_parameters(model: nn.Module) -> int:
     """Exact number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-# The paper setting of the YouTube-8M presets: MF+STD inputs, 3862 classes.
-PAPER_SPECS = {"audio": ModalitySpec(256), "rgb": ModalitySpec(2048)}
-PAPER_TASK = TaskSpec("multilabel", 3862)
-
-
-def preset_parameter_count(preset: str | Path, specs: dict[str, ModalitySpec] | None = None,
-                           task: TaskSpec | None = None) -> int:
-    """Exact trainable parameters of a preset's model, by default in the YouTube-8M paper setting
-    (rgb 2048-d, audio 256-d, 3862 classes). Built on the ``meta`` device: no memory, no init."""
-    from ..config import load_yaml
-
-    with torch.device("meta"):
-        model = build_model(load_yaml(preset)["model"], specs or PAPER_SPECS, task or PAPER_TASK)
-    return count_parameters(model)
