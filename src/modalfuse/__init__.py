@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import types
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .api import Comparison, Run, compare, evaluate, export, load_run, predict, train
 from .config import Config, load_config

@@ -43,7 +43,7 @@ def _add_set(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
     from .plugins import ENTRY_POINT_GROUP, ENV_VAR
 
     parser = _Parser(

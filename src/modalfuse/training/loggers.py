@@ -47,7 +47,7 @@ def banner(cfg: Any, device: Any, world_size: int, run_dir: str | Path, paramete
     """
     import torch
 
-    from .. import __version__
+    from .._version import __version__
 
     model = f" | model {cfg.model['name']}" + (f", {parameters:,} parameters" if parameters is not None else "")
     return (f"modalfuse {__version__} | device {device} | precision {cfg.train.precision} | threads "
