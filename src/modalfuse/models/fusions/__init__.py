@@ -36,4 +36,5 @@ class FusionOutput:
 
 
 # Registering modules (imported for their side effect by ``modalfuse.plugins``).
-MODULES = ("modalfuse.models.fusions.basic",)
+MODULES = ("modalfuse.models.fusions.basic", "modalfuse.models.fusions.tensor", "modalfuse.models.fusions.gated",
+           "modalfuse.models.fusions.bilinear", "modalfuse.models.fusions.crossmodal")
