@@ -185,3 +185,36 @@ def mutate(data: bytes, rng: random.Random, n_ops: int | None = None) -> bytes:
         else:
             b[i] = rng.randrange(256)
     return bytes(b)
+
+
+def mutate_payloads(data: bytes, rng: random.Random) -> bytes:
+    """Mutate the payload of one record of a TFRecord file and frame it again with valid CRCs, so the
+    edit reaches the protobuf and YouTube-8M parsers instead of stopping at the checksum."""
+    import struct
+
+    from modalfuse.readers.tfrecord import masked_crc
+
+    records, off = [], 0
+    while off + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, off)
+        if off + 16 + length > len(data):
+            break
+        records.append(data[off + 12: off + 12 + length])
+        off += 16 + length
+    if not records:
+        return mutate(data, rng)
+    i = rng.randrange(len(records))
+    records[i] = mutate(records[i], rng)
+    out = bytearray()
+    for r in records:
+        header = struct.pack("<Q", len(r))
+        out += header + struct.pack("<I", masked_crc(header)) + r + struct.pack("<I", masked_crc(r))
+    return bytes(out)
+
+
+def mutate_for(target: str, data: bytes, rng: random.Random) -> bytes:
+    """The mutation that reaches deepest for ``target``: record payloads for YouTube-8M records (half
+    the time; the framing the other half), byte edits of the whole file otherwise."""
+    if target == "yt8m_records" and rng.random() < 0.5:
+        return mutate_payloads(data, rng)
+    return mutate(data, rng)

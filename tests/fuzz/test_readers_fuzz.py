@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from targets import SUFFIX, TARGETS, mutate, outcome, small_seeds  # noqa: E402
+from targets import SUFFIX, TARGETS, mutate, mutate_payloads, outcome, small_seeds  # noqa: E402
 
 EXAMPLES = int(os.environ.get("MODALFUSE_FUZZ_EXAMPLES", "40"))
 SECONDS_PER_INPUT = 5.0  # a hang is an input that takes longer than this (inputs are < 100 kB)
@@ -85,3 +85,12 @@ def test_arbitrary_bytes_raise_only_project_errors(target, tmp_path_factory, dat
 @given(text=st.text(max_size=300))
 def test_arbitrary_yaml_text_raises_only_config_errors(tmp_path_factory, text):
     _check("config", text.encode("utf-8", "surrogatepass"), tmp_path_factory.mktemp("yaml", numbered=True))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(mutation=_mutations())
+def test_mutated_record_payloads_with_valid_crcs_raise_only_project_errors(tmp_path_factory, mutation):
+    which, seed, _ = mutation
+    seeds = _seeds()["yt8m_records"]
+    data = mutate_payloads(seeds[which % len(seeds)], random.Random(seed))
+    _check("yt8m_records", data, tmp_path_factory.mktemp("payload", numbered=True))
