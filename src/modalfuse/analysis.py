@@ -251,16 +251,14 @@ def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = N
         device: ``cpu``/``cuda``; default: the run's ``train.device`` (``auto``: CUDA when present).
         min_seconds: how long to time inference for samples/s.
     """
-    import yaml
-
-    from .config import build_config
+    from .config import build_config, load_yaml
     from .training.run import load_run
     from .training.runfolder import is_finished, write_json
 
     run_dir = Path(run_dir)
     if not is_finished(run_dir):
         raise UserError(f"{run_dir}: not a finished run folder (no run.json); analyse runs that finished training")
-    want = device or build_config(yaml.safe_load((run_dir / "config.yaml").read_text())).train.device
+    want = device or build_config(load_yaml(run_dir / "config.yaml")).train.device
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(want)

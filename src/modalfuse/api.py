@@ -69,12 +69,10 @@ class Run:
 
     @cached_property
     def config(self) -> Config:
-        import yaml
-
-        from .config import build_config
+        from .config import build_config, load_yaml
 
         self.plugins  # noqa: B018 -- its entries must be registered before the config validates
-        return build_config(yaml.safe_load((self.path / "config.yaml").read_text()))
+        return build_config(load_yaml(self.path / "config.yaml"))
 
     @property
     def metrics(self) -> dict[str, Any]:

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from ..config import load_yaml
 from ..errors import UserError
 from ..stats.predictions import PREDICTIONS_FILE, load_predictions
+from ..training.runfolder import read_jsonl
 
 COMPARE_FILE = "compare.json"
 ANALYSIS_FILE = "analysis.json"
@@ -50,10 +51,6 @@ class Run:
         return sorted(mods) if mods else sorted(self.data.get("modalities", {}))
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
-
-
 def read_run(folder: Path, label: str, seed: int) -> Run:
     """One finished run folder (``metrics.json``, ``run.json``, ``config.yaml``, ``data.json``)."""
     for name in ("metrics.json", "run.json", "config.yaml", "data.json"):
@@ -66,9 +63,9 @@ def read_run(folder: Path, label: str, seed: int) -> Run:
             _, predictions = load_predictions(folder / PREDICTIONS_FILE)
         except (OSError, ValueError, KeyError) as e:
             raise UserError(f"{folder / PREDICTIONS_FILE}: unreadable ({e}); delete it to report without intervals") from None
-    return Run(label, seed, folder, yaml.safe_load((folder / "config.yaml").read_text()),
+    return Run(label, seed, folder, load_yaml(folder / "config.yaml"),
                json.loads((folder / "data.json").read_text()), json.loads((folder / "metrics.json").read_text()),
-               _read_jsonl(folder / "metrics.jsonl"), json.loads((folder / "run.json").read_text()), analysis,
+               read_jsonl(folder / "metrics.jsonl"), json.loads((folder / "run.json").read_text()), analysis,
                predictions)
 
 
@@ -121,7 +118,7 @@ def collect(paths: list[str]) -> tuple[list[Run], dict[str, Any], Path]:
             raise UserError(f"{f}: not a run folder or comparison folder")
     runs = []
     for f in folders:
-        cfg = yaml.safe_load((f / "config.yaml").read_text()) if (f / "config.yaml").is_file() else {}
+        cfg = load_yaml(f / "config.yaml") if (f / "config.yaml").is_file() else {}
         seed = int((cfg.get("train") or {}).get("seed", 0))
         runs.append(read_run(f, _label_of(f), seed))
     check_comparable(runs)
