@@ -11,8 +11,12 @@ import numpy as np
 
 def finite_or_none(value: Any) -> Any:
     """``value`` with every non-finite float (also inside lists, tuples, dicts, arrays) replaced by None."""
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
+    if isinstance(value, np.ndarray):  # whole arrays at once: frame-level records hold 10^5 values
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            obj = value.astype(object)
+            obj[~np.isfinite(value)] = None
+            return obj.tolist()
+        return value.tolist()
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, (np.integer,)):

@@ -618,14 +618,14 @@ def inspect_tfrecords(
                 feats: dict[str, object] = {}
                 for name, (kind, value) in rec.features.items():
                     if kind == "float":
-                        feats[name] = np.asarray(value, np.float64).tolist()
+                        feats[name] = np.asarray(value, np.float64)
                     elif kind == "int64":
                         feats[name] = np.asarray(value).tolist()
                     else:
                         feats[name] = [v.decode("utf-8", "replace") for v in value]
                 for name, frames_u8 in rec.frames.items():
                     # round-trip through float32 so numbers print as the model will see them
-                    feats[name] = dequantize(frames_u8).astype(np.float64).round(7).tolist()
+                    feats[name] = dequantize(frames_u8).astype(np.float64).round(7)
                 out.write(json_line({"id": rec.id, "labels": rec.labels.tolist(), "features": feats}))
                 continue
             label_counts.update(rec.labels.tolist())
