@@ -51,6 +51,8 @@ class TrainConfig(Params):
     num_workers: int = Field(0, ge=0)
     threads: int | None = Field(None, ge=1)  # CPU threads for torch (None: torch's default); 1 is fastest for tiny models
     progress: Literal["auto", "bar", "log", "none"] = "auto"
+    # Experiment trackers beside the run folder's own files (training/loggers.py; extras [tensorboard], [mlflow]).
+    loggers: list[Literal["tensorboard", "mlflow"]] = []
 
 
 class EvalConfig(Params):
