@@ -1,4 +1,5 @@
-"""Export: ONNX (through onnxruntime) and TorchScript give PyTorch's logits within 1e-4."""
+"""Export: torch.export (.pt2) and ONNX (through onnxruntime) give PyTorch's logits within 1e-4;
+``predict`` reads both; bad metadata and non-finite weights are refused with one line."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import pytest
 import torch
 
 from modalfuse.cli import main
-from modalfuse.export import example_inputs, export_run, load_onnx_scorer, load_run_model
+from modalfuse.errors import UserError
+from modalfuse.export import example_inputs, export_run, load_exported, load_run_model
 from modalfuse.training.run import train
-
-pytest.importorskip("onnxruntime")
 
 TOL = 1e-4  # float32 kernels of two runtimes: ~1e-7 seen; 1e-4 is the issue's bar
 
@@ -28,8 +28,8 @@ SENTIMENT = {
 YT8M = {
     "data": {"name": "synthetic", "task": "multilabel", "n_train": 64, "n_valid": 16, "n_test": 16,
              "dims": {"text": 4, "audio": 16, "video": 32}},
-    "model": {"name": "attend-fusion", "modalities": ["audio", "video"], "branch_dims": [16], "tokens": 4,
-              "heads": 2, "head_dims": [16]},
+    "model": {"name": "fusion", "modalities": ["audio", "video"], "encoder": {"name": "mlp", "hidden_dims": [16]},
+              "fusion": {"name": "attend", "tokens": 4, "heads": 2}, "head": {"name": "mlp", "hidden_dims": [16]}},
 }
 TRAIN = {"train": {"epochs": 1, "batch_size": 32, "progress": "none"}, "eval": {"splits": ["valid"]}}
 
@@ -50,13 +50,16 @@ def _reference(run_dir: Path, batch: int = 7) -> tuple[dict, dict, np.ndarray]:
     return features, masks, logits
 
 
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
 @pytest.mark.parametrize("cfg", [SENTIMENT, YT8M], ids=["sentiment-transformer-attention", "yt8m-attend-fusion"])
-def test_onnx_matches_pytorch(tmp_path, cfg):
+def test_export_matches_pytorch(tmp_path, cfg, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
     run_dir = _run(tmp_path, cfg)
-    path = export_run(run_dir, "onnx", tmp_path / "model.onnx")
+    path = export_run(run_dir, out=tmp_path / f"model.{fmt}")  # the format from the suffix
     assert Path(path).is_file() and not list(tmp_path.glob(".*.tmp"))  # written atomically
 
-    scorer = load_onnx_scorer(path)
+    scorer = load_exported(path)
     wanted = sorted(cfg["model"].get("modalities") or ["audio", "text", "video"])
     assert scorer.modalities == wanted
     features, masks, expected = _reference(run_dir)
@@ -65,44 +68,97 @@ def test_onnx_matches_pytorch(tmp_path, cfg):
     assert np.abs(got - expected).max() <= TOL
 
 
-def test_torchscript_matches_pytorch_and_carries_its_inputs(tmp_path):
+def test_pt2_is_a_plain_torch_export_program_carrying_its_inputs(tmp_path):
+    """Anyone can load the .pt2 with torch alone; its extra file says which input is which."""
     run_dir = _run(tmp_path, SENTIMENT)
-    path = export_run(run_dir, "torchscript", tmp_path / "model.pt")
+    path = export_run(run_dir, "pt2", tmp_path / "model.pt2")
     extra = {"modalfuse.json": ""}
-    module = torch.jit.load(path, _extra_files=extra)
+    program = torch.export.load(path, extra_files=extra)
     meta = json.loads(extra["modalfuse.json"])
     features, masks, expected = _reference(run_dir)
     args = [features[i["modality"]] if i["kind"] == "features" else masks[i["modality"]] for i in meta["inputs"]]
     with torch.no_grad():
-        got = module(*args).numpy()
+        got = program.module()(*args).numpy()
     assert np.abs(got - expected).max() <= TOL
+
+
+def test_torchscript_is_refused_with_the_replacement(tmp_path):
+    run_dir = _run(tmp_path, YT8M)
+    with pytest.raises(UserError, match="use --format pt2"):
+        export_run(run_dir, "torchscript", tmp_path / "model.pt")
+    with pytest.raises(UserError, match="name it .pt2 or .onnx"):
+        export_run(run_dir, out=tmp_path / "model.bin")
+
+
+def test_non_finite_weights_are_not_exported(tmp_path):
+    """export itself refuses a model with a NaN weight (the checkpoint loader refuses such a
+    checkpoint earlier still), and writes nothing."""
+    from modalfuse.export import export_model
+
+    run_dir = _run(tmp_path, YT8M)
+    model, modalities, task, _ = load_run_model(run_dir)
+    name, weight = next((k, v) for k, v in model.state_dict().items() if v.is_floating_point())
+    weight.view(-1)[0] = float("nan")
+    out = tmp_path / "bad.pt2"
+    with pytest.raises(UserError, match=f"refusing to export: non-finite weights in {name}"):
+        export_model(model, modalities, task, "pt2", out)
+    assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_metadata_that_is_not_json_is_one_line_error(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    run_dir = _run(tmp_path, YT8M)
+    path = Path(export_run(run_dir, out=tmp_path / "model.onnx"))
+    proto = onnx.load(str(path))
+    for entry in proto.metadata_props:
+        if entry.key == "modalfuse":
+            entry.value = "{not json"
+    onnx.save(proto, str(path))
+    with pytest.raises(UserError, match="metadata is not the JSON"):
+        load_exported(path)
+    # and a .pt2 whose extra file was replaced
+    import zipfile
+
+    pt2 = Path(export_run(run_dir, out=tmp_path / "model.pt2"))
+    broken = tmp_path / "broken.pt2"
+    with zipfile.ZipFile(pt2) as src, zipfile.ZipFile(broken, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            dst.writestr(item, b"[1, 2" if item.filename.endswith("modalfuse.json") else data)
+    with pytest.raises(UserError, match="metadata is not the JSON"):
+        load_exported(broken)
 
 
 def test_cli_export_and_errors(tmp_path, capsys):
     run_dir = _run(tmp_path, YT8M)
-    out = tmp_path / "served" / "m.onnx"
-    assert main(["export", str(run_dir), "--format", "onnx", "--out", str(out)]) == 0
+    out = tmp_path / "served" / "m.pt2"
+    assert main(["export", str(run_dir), "--out", str(out)]) == 0
     assert out.is_file()
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "x.onnx")]) == 2  # not a run folder
     assert "not a finished run folder" in capsys.readouterr().err
 
 
-def test_predict_from_onnx_matches_predict_from_the_run(tmp_path):
-    """`modalfuse predict model.onnx` (onnxruntime) gives the run folder's top-k, scores within 1e-4,
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_predict_from_export_matches_predict_from_the_run(tmp_path, fmt):
+    """`modalfuse predict model.pt2|model.onnx` gives the run folder's top-k, scores within 1e-4,
     on the bundled YouTube-8M shard."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
     from importlib import resources
 
     shard = str(resources.files("modalfuse") / "data_files" / "yt8m" / "validate0033.tfrecord")
     run_dir = tmp_path / "run"
-    train({"data": {"name": "yt8m"}, "model": {"name": "attend-fusion", "branch_dims": [16], "tokens": 4, "heads": 2,
-                                                "head_dims": [16]},
+    train({"data": {"name": "yt8m"}, "model": {"name": "fusion", "encoder": {"name": "mlp", "hidden_dims": [16]},
+                                                "fusion": {"name": "attend", "tokens": 4, "heads": 2},
+                                                "head": {"name": "mlp", "hidden_dims": [16]}},
            "train": {"epochs": 1, "batch_size": 256, "progress": "none"}, "eval": {"splits": ["valid"]}},
           run_dir=run_dir, quiet=True)
-    onnx_path = tmp_path / "served" / "attend.onnx"
-    assert main(["export", str(run_dir), "--out", str(onnx_path)]) == 0
+    exported = tmp_path / "served" / f"attend.{fmt}"
+    assert main(["export", str(run_dir), "--out", str(exported)]) == 0
     assert main(["predict", str(run_dir), "--input", shard, "--out", str(tmp_path / "a.jsonl"), "--format", "jsonl",
                  "--top-k", "5"]) == 0
-    assert main(["predict", str(onnx_path), "--input", shard, "--out", str(tmp_path / "b.jsonl"), "--format", "jsonl",
+    assert main(["predict", str(exported), "--input", shard, "--out", str(tmp_path / "b.jsonl"), "--format", "jsonl",
                  "--top-k", "5"]) == 0
     rows_a = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     rows_b = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
