@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from modalfuse.errors import UserError
-from modalfuse.prepare.cmu_sdk import align_video, prepare_cmu_sdk
+from modalfuse.prepare.cmu_sdk import prepare_cmu_sdk
+from modalfuse.readers.csd_align import align_video
 from modalfuse.readers.packed import PackedDataset, inspect_packed
 
 MOSI = {"text": "CMU_MOSI_TextCNN.csd", "audio": "CMU_MOSI_openSMILE.csd", "video": "CMU_MOSI_3DCNN.csd"}

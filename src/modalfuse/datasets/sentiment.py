@@ -366,11 +366,11 @@ def build_packed(params: PackedParams) -> DataBundle:
     description="CMU-MultimodalSDK .csd sequences, aligned on the fly",
 )
 def build_cmu_sdk(params: CmuSdkParams) -> DataBundle:
-    from ..prepare.cmu_sdk import prepare_cmu_sdk
+    from ..readers.csd_align import align_csd
 
     with tempfile.TemporaryDirectory(prefix="modalfuse-cmu-sdk-") as tmp:
         out = str(Path(tmp) / "aligned.h5")
-        prepare_cmu_sdk(params.sequences, params.labels, params.align_to, out, workers=params.workers)
+        align_csd(params.sequences, params.labels, params.align_to, out, workers=params.workers)
         table = table_from_packed(out, params.seq_len)
     table.source = params.labels
     return build_splits(table, params, default_folds="random")
