@@ -113,8 +113,6 @@ def plot_metric_bars(runs: list[Run], labels: list[str], split: str, metrics: li
             if m in b and np.isfinite(b[m]):
                 ax.axhline(b[m], color="black", ls=style, lw=1, label=b["model"])
         ax.axhline(0, color="black", lw=0.6)
-        if baselines:
-            ax.legend(fontsize=7, loc="lower right")
         ax.set_title(f"{split} {m} ({'higher' if direction(m) == 'max' else 'lower'} is better)")
         ax.set_ylabel(metric_label(m))
         _xticks(ax, names)
@@ -122,8 +120,13 @@ def plot_metric_bars(runs: list[Run], labels: list[str], split: str, metrics: li
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     n = max(len(g) for g in groups.values())
-    fig.suptitle(f"Metrics per model ({split} split, {seeds_text(n)}{'; error bars: std' if several else ''}; "
-                 f"lines: baselines)")
+    if baselines:  # one legend for every panel
+        from matplotlib.lines import Line2D
+
+        fig.legend(handles=[Line2D([], [], color="black", ls=style, lw=1, label=b["model"])
+                            for b, style in zip(baselines, BASELINE_STYLES)], loc="outside lower center",
+                   ncol=len(baselines), fontsize=8, title="baselines")
+    fig.suptitle(f"Metrics per model ({split} split, {seeds_text(n)}{'; error bars: std' if several else ''})")
     return _save(fig, folder, "metrics.png")
 
 

@@ -1,6 +1,7 @@
 """Statistics for comparisons: per-example predictions (``predictions``), metrics under resampling
 weights (``weighted``) and paired hierarchical bootstrap comparisons with Holm's correction
-(``paired``). numpy only; nothing here imports torch."""
+(``paired``). The statistics are numpy only; the predictions file is written through the run
+folder's atomic-write helper."""
 
 from __future__ import annotations
 

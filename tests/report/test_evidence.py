@@ -1,0 +1,108 @@
+"""Report evidence from hand-made run folders (no training): verdicts, baselines, warnings, the
+sentiment 3-class view, and runs that do not belong together."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from modalfuse.errors import UserError
+from modalfuse.metrics import compute_metrics
+from modalfuse.report import render_report
+from modalfuse.stats.predictions import save_predictions
+
+N = 400
+
+
+def _fake_run(folder: Path, pred: np.ndarray, truth: np.ndarray, train: np.ndarray, *, modalities: list[str],
+              seed: int, valid_boost: float = 0.0) -> Path:
+    """A finished regression run folder holding exactly what a trained one holds for a report."""
+    folder.mkdir(parents=True)
+    ids = [f"seg{i}" for i in range(len(truth))]
+    test = {k: float(v) for k, v in compute_metrics("regression", pred, truth, num_classes=1).items()}
+    valid = {k: v + valid_boost if k != "mae" else v for k, v in test.items()}
+    (folder / "config.yaml").write_text(yaml.safe_dump({
+        "data": {"name": "mosi", "label_scheme": "regression"}, "model": {"name": "fusion", "modalities": modalities},
+        "train": {"seed": seed, "epochs": 1, "select": "last", "monitor": "acc2_non0"}, "eval": {"top_k": 20}}))
+    (folder / "data.json").write_text(json.dumps({
+        "modalities": {m: {"dim": 4, "seq_len": None} for m in ("audio", "text", "video")},
+        "task": {"kind": "regression", "num_classes": 1, "class_names": None}, "parameters": 10, "info": {}}))
+    (folder / "metrics.json").write_text(json.dumps({"valid": valid, "test": test}))
+    (folder / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "train_loss": 1.0, "valid_acc2_non0": valid["acc2_non0"]}) + "\n")
+    (folder / "run.json").write_text(json.dumps({"monitor": "acc2_non0", "train_seconds": 1.0, "best_epoch": 1, "epochs_run": 1}))
+    save_predictions(folder / "predictions.npz", "regression", {"test": {"scores": pred, "labels": truth, "ids": ids}},
+                     train_labels=train)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("fake")
+    truth = np.round(np.clip(rng.normal(0.3, 1.5, N), -3, 3) * 5) / 5
+    train = np.round(np.clip(rng.normal(0.3, 1.5, 1000), -3, 3) * 5) / 5
+    folders = []
+    for seed in range(3):
+        folders.append(_fake_run(root / f"text-seed{seed}", truth + rng.normal(0, 1.0, N), truth, train,
+                                 modalities=["text"], seed=seed))
+        folders.append(_fake_run(root / f"audio-seed{seed}", truth * 0.2 + rng.normal(0, 1.5, N), truth, train,
+                                 modalities=["audio"], seed=seed))
+        folders.append(_fake_run(root / f"fusion-seed{seed}", truth + rng.normal(0, 0.4, N), truth, train,
+                                 modalities=["audio", "text", "video"], seed=seed, valid_boost=0.2))
+        folders.append(_fake_run(root / f"flat-seed{seed}", np.full(N, 1.0) + rng.normal(0, 0.01, N), truth, train,
+                                 modalities=["audio", "text"], seed=seed))
+    return root, folders
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_verdicts_baselines_and_warnings(runs: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    root, folders = runs
+    report = Path(render_report([str(f) for f in folders], out=str(tmp_path / "rep"), resamples=500))
+    text = report.read_text()
+    summary = {r["model"]: r for r in _rows(tmp_path / "rep" / "summary.csv")}
+    assert summary["text"]["verdict"] == "reference"  # best unimodal model on the monitored metric
+    assert summary["fusion"]["verdict"] == "better" and summary["flat"]["verdict"] == "worse"
+    comp = _rows(tmp_path / "rep" / "comparisons.csv")
+    mae = next(r for r in comp if r["model"] == "fusion" and r["reference"] == "text" and r["metric"] == "mae")
+    assert float(mae["delta"]) < 0 and mae["verdict"] == "better"  # lower MAE is better
+    assert {r["metric"] for r in comp} >= {"acc2_has0", "acc2_non0", "acc7", "mae", "corr", "acc3_band"}
+    # baselines: the median training score, on every metric
+    base = {r["model"]: r for r in _rows(tmp_path / "rep" / "baselines.csv")}
+    truth = np.load(folders[0] / "predictions.npz")["test/labels"].astype(np.float64)
+    train = np.load(folders[0] / "predictions.npz")["train/labels"]
+    want = compute_metrics("regression", np.full(N, np.median(train)), truth, num_classes=1)
+    assert float(base["label prior (median)"]["mae"]) == pytest.approx(want["mae"], abs=1e-6)
+    assert "*label prior (median)*" in text and "*chance*" in text
+    # warnings: `flat` never predicts negative or neutral; fusion's validation sits 0.2 above test
+    assert "`flat` never predicts class 'negative'" in text and "`flat` never predicts class 'neutral'" in text
+    assert "(3 of 3 seeds)" in text
+    assert "`text` never predicts" not in text
+    assert "Validation `acc2_non0` sits far above test for 1 of 4 models: fusion" in text
+    assert "## Class counts" in text and "neutral" in text
+
+
+def test_runs_with_different_test_examples_are_refused(runs: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    root, folders = runs
+    other = _fake_run(tmp_path / "short-seed0", np.zeros(10), np.ones(10), np.ones(10), modalities=["text"], seed=0)
+    with pytest.raises(UserError, match="test examples differ"):
+        render_report([str(folders[0]), str(other)], out=str(tmp_path / "rep"))
+    assert not (tmp_path / "rep").exists()
+
+
+def test_out_folder_that_is_not_a_report_is_never_replaced(runs: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    root, folders = runs
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("x")
+    with pytest.raises(UserError, match="not a report folder"):
+        render_report([str(folders[0])], out=str(precious))
+    assert (precious / "thesis.tex").read_text() == "x"
