@@ -79,3 +79,11 @@ def test_tune_refuses_where_validation_cannot_select_or_no_space(tiny_preset: Pa
     with pytest.raises(UserError, match="declares no search space"):
         compare([str(bare)], seeds=1, out=str(tmp_path / "b"), tune=2, stream=io.StringIO())
     assert plan(["mosi"]).tune  # the default comparison declares one (and refuses: select last)
+
+
+def test_cli_jobs_must_be_a_count_or_auto(capsys) -> None:
+    from modalfuse.cli import main
+
+    assert main(["compare", "synthetic", "--jobs", "many"]) == 2
+    assert "--jobs 'many': expected a number of processes or 'auto'" in capsys.readouterr().err
+    assert main(["compare", "synthetic", "--jobs", "0"]) == 2

@@ -275,7 +275,8 @@ def _paired_section(p: evidence.Paired, monitor: str) -> list[str]:
           f"), mean over seeds. 95 % interval and p-value from a hierarchical paired bootstrap "
           f"({p.resamples} resamples: seeds drawn per model, then the {p.examples} test examples, shared by all "
           f"models); p-values Holm-adjusted over the comparisons of each metric; verdict at α = {ALPHA} on the "
-          f"adjusted p-value, in the metric's direction. Reference: **{p.reference}** "
+          f"adjusted p-value, in the metric's direction (the intervals are per comparison, not adjusted: one "
+          f"that excludes 0 can still be `indistinguishable` after Holm). Reference: **{p.reference}** "
           f"(the best unimodal model on `{monitor}` unless `--reference` says otherwise). All rows, every metric: "
           f"`comparisons.csv`.", ""]
     md += [f"- {n}" for n in p.notes]
@@ -412,7 +413,8 @@ def render_report(runs: list[str], out: str | None = None, *, reference: str | N
         if ablation:
             md += ["## Modality ablation", "",
                    f"Drop in {split} `{monitor}` when one modality's features are zeroed at test time "
-                   f"(positive = the model relies on it; mean over seeds):", "", ablation, ""]
+                   f"(positive = the model relies on it; {'one seed' if n_seeds == {1} else 'mean over seeds'}):",
+                   "", ablation, ""]
         md += ["## Plots", ""]
         for name, caption in figures:
             md += [f"### {caption}", "", f"![{caption}]({name})", ""]
