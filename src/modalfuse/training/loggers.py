@@ -8,7 +8,9 @@ get the same numbers:
   ``throughput/samples_per_s`` and ``time/epoch_seconds`` (TensorBoard tags; MLflow keys use ``_``
   for ``/``: ``valid_accuracy``), with the epoch number (1, 2, ...) as the step;
 - the resolved config, flattened (``train.learning_rate``), as hyperparameters;
-- at the end, the evaluated checkpoint's metrics per split (``test/<metric>``, ``valid/<metric>``).
+- at the end, the evaluated checkpoint's metrics per split (``final/test/<metric>``,
+  ``final/valid/<metric>``; MLflow ``final_test_<metric>``); TensorBoard shows them with the config in
+  its HParams dashboard.
 
 TensorBoard writes event files into ``<run>/tensorboard`` through ``torch.utils.tensorboard`` (the
 ``[tensorboard]`` extra: ``tensorboard --logdir runs``). MLflow logs through ``MlflowClient`` to
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +83,8 @@ def epoch_scalars(row: dict[str, Any]) -> dict[str, float]:
 
 
 def final_scalars(results: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """``{"test": {"accuracy": 0.7}}`` -> ``{"test/accuracy": 0.7}`` (scalars only)."""
-    return {f"{split}/{k}": float(v) for split, m in results.items() for k, v in m.items()
+    """``{"test": {"accuracy": 0.7}}`` -> ``{"final/test/accuracy": 0.7}`` (scalars only)."""
+    return {f"final/{split}/{k}": float(v) for split, m in results.items() for k, v in m.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
@@ -111,9 +115,8 @@ class _TensorBoard:
         self.writer.flush()
 
     def finish(self, step: int, scalars: dict[str, float]) -> None:
-        for tag, v in scalars.items():
-            self.writer.add_scalar(tag, v, step)
-        # The HParams dashboard: the flattened config against the final metrics, in this run's folder.
+        # The HParams dashboard: the flattened config against the final metrics, in this run's folder
+        # (add_hparams also writes each final metric as a scalar, once).
         params = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(self.config).items()}
         self.writer.add_hparams(params, scalars, run_name=".")
         self.writer.close()
@@ -224,6 +227,15 @@ class Trackers:
         for t in self.active:
             t.close()
         self.active = []
+
+    @contextmanager
+    def closing(self) -> Iterator[Trackers]:
+        """Around the epochs: an exception (interrupt, divergence) closes the trackers first."""
+        try:
+            yield self
+        except BaseException:
+            self.close()
+            raise
 
 
 __all__ = ["LOGGERS", "STATE_FILE", "Trackers", "banner", "epoch_scalars", "final_scalars", "flatten"]

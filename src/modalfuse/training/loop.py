@@ -29,6 +29,7 @@ from ..datasets.loader import eval_batches, move_batch, num_train_batches, train
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
 from . import distributed
+from .loggers import Trackers
 from .runfolder import (METRICS, PER_CLASS, append_jsonl, atomic_write_text, load_checkpoint, nonfinite_parameters,
                         read_jsonl, rng_state, save_checkpoint, set_rng_state, write_completion, write_json)
 
@@ -291,7 +292,10 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     # Without a bar, long epochs (minutes each for the paper-size YouTube-8M models on CPU) still
     # report where they are, once a minute.
     log_every = None if show_bar or tc.progress == "none" or not d.is_main else LOG_EVERY_SECONDS
-    with _StopFlag() as stop:
+    # Experiment trackers (train.loggers: TensorBoard, MLflow) get each epoch's row and the final
+    # metrics; only rank 0 writes.
+    track = Trackers(tc.loggers if d.is_main else [], run_dir, cfg.to_dict(), first_epoch=state["epoch"] + 1)
+    with _StopFlag() as stop, track.closing():
         # a resumed run that had already stopped early (then crashed before its final files) does not train on
         stopped_early = bool(tc.patience and state["bad_epochs"] >= tc.patience)
         while state["epoch"] < tc.epochs and not stopped_early:
@@ -414,6 +418,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
             state.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_count=0, seconds=0.0)
             if d.is_main:
                 append_jsonl(run_dir / "metrics.jsonl", row)
+                track.epoch(row)
                 log(f"epoch {epoch + 1}/{tc.epochs}  train_loss {row['train_loss']:.4f}  "
                     f"valid_{monitor} {valid[monitor]:.4f}{'  *' if improved else ''}  {seconds:.1f}s")
             if improved:
@@ -448,4 +453,5 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
             "best_valid": state["best"], "train_seconds": state["train_seconds"],
             "world_size": d.world_size, "device": str(device),
         })
+    track.finish(results, state["epoch"])
     return results
