@@ -2,6 +2,7 @@
 
     python bench/mosi_table.py                                  # every mosi preset, seeds 0-4, 3class + both 2class
     python bench/mosi_table.py --presets text early --seeds 0 1 --schemes regression
+    python bench/mosi_table.py --group mosi-words --presets text early --valid   # the word-sequence presets
 
 Each run goes to ``<out>/<preset>/<scheme>/seed<k>`` and is skipped when it already finished, so an
 interrupted bench resumes where it stopped. The table (Markdown, mean +- std over seeds, test split)
@@ -45,7 +46,7 @@ COLUMNS = {  # (scheme, metric key, label, scale)
 }
 
 
-def run_one(preset: str, scheme: str, seed: int, out: Path, extra: list[str]) -> Path:
+def run_one(preset: str, scheme: str, seed: int, out: Path, extra: list[str], group: str = "mosi") -> Path:
     from modalfuse.training.run import train
 
     folder = out / preset / scheme / f"seed{seed}"
@@ -56,7 +57,7 @@ def run_one(preset: str, scheme: str, seed: int, out: Path, extra: list[str]) ->
 
         shutil.rmtree(folder)
     overrides = [f"data.label_scheme={scheme}", f"train.seed={seed}", "train.progress=none", *extra]
-    train(f"mosi/{preset}", overrides=overrides, run_dir=folder, quiet=True)
+    train(f"{group}/{preset}", overrides=overrides, run_dir=folder, quiet=True)
     return folder
 
 
@@ -94,27 +95,38 @@ def fmt(values: list[float], scale: float) -> str:
     return f"{a.mean():.{digits}f} ± {a.std(ddof=1) if len(a) > 1 else 0.0:.{digits}f}"
 
 
-def table(out: Path, presets: list[str], seeds: list[int], schemes: list[str]) -> str:
+def table(out: Path, presets: list[str], seeds: list[int], schemes: list[str], valid: bool = False) -> str:
+    """Test metrics per preset; ``valid``: each classification accuracy also on the validation split,
+    as ``test (valid)``, and the mean best epoch (for validation-selected presets)."""
     cols = [c for c, v in COLUMNS.items() if v[0] in schemes]
     binary = any(s.startswith("2class") for s in schemes)
     label = lambda c: COLUMNS[c][2] + (" (reg)" if binary and COLUMNS[c][0] == "regression" else "")
-    header = ["preset", *[label(c) for c in cols], "params", "train s"]
+    header = ["preset", *[label(c) + (" (valid)" if valid and COLUMNS[c][1] == "accuracy" else "") for c in cols],
+              *(["best epoch"] if valid else []), "params", "train s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for p in presets:
         vals: dict[str, list[float]] = {c: [] for c in cols}
-        params, seconds = set(), []
+        vvals: dict[str, list[float]] = {c: [] for c in cols}
+        params, seconds, epochs = set(), [], []
         for scheme in schemes:
             for s in seeds:
                 folder = out / p / scheme / f"seed{s}"
                 if not (folder / "metrics.json").is_file():
                     continue
-                test = json.loads((folder / "metrics.json").read_text())["test"]
+                metrics = json.loads((folder / "metrics.json").read_text())
+                test = metrics["test"]
                 params.add(json.loads((folder / "data.json").read_text())["parameters"])
-                seconds.append(json.loads((folder / "run.json").read_text())["train_seconds"])
+                run = json.loads((folder / "run.json").read_text())
+                seconds.append(run["train_seconds"])
+                epochs.append(run.get("best_epoch", 0))
                 for c in cols:
                     if COLUMNS[c][0] == scheme:
                         vals[c].append(test[COLUMNS[c][1]])
-        cells = [fmt(vals[c], COLUMNS[c][3]) for c in cols]
+                        vvals[c].append(metrics["valid"].get(COLUMNS[c][1], np.nan))
+        cells = [fmt(vals[c], COLUMNS[c][3]) + (f" ({fmt(vvals[c], COLUMNS[c][3]).split(' ')[0]})"
+                                                  if valid and COLUMNS[c][1] == "accuracy" else "") for c in cols]
+        if valid:
+            cells.append(f"{np.mean(epochs):.1f}" if epochs else "–")
         par = "/".join(f"{n:,}" for n in sorted(params)) or "–"
         lines.append(f"| {p} | " + " | ".join(cells) + f" | {par} | {np.mean(seconds) if seconds else 0:.0f} |")
     return "\n".join(lines)
@@ -122,6 +134,8 @@ def table(out: Path, presets: list[str], seeds: list[int], schemes: list[str]) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--group", default="mosi", help="preset folder: mosi, or mosi-words (the word-sequence presets)")
+    ap.add_argument("--valid", action="store_true", help="also show validation accuracy and the best epoch")
     ap.add_argument("--presets", nargs="+", default=list(PRESETS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--schemes", nargs="+", default=["3class", "2class_has0", "2class_non0"])
@@ -139,11 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         for p in args.presets:
             for scheme in args.schemes:
                 for s in args.seeds:
-                    folder = run_one(p, scheme, s, args.out, args.overrides)
+                    folder = run_one(p, scheme, s, args.out, args.overrides, args.group)
                     test = json.loads((folder / "metrics.json").read_text())["test"]
                     key = "accuracy" if scheme != "regression" else "acc2_has0"
                     print(f"{p:<14} {scheme:<12} seed {s}  test {key} {test[key]:.4f}", file=sys.stderr, flush=True)
-    print(table(args.out, args.presets, args.seeds, args.schemes))
+    print(table(args.out, args.presets, args.seeds, args.schemes, args.valid))
     if args.missing:
         print()
         for scheme in args.schemes:
