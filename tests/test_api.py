@@ -87,3 +87,20 @@ def test_public_api_is_exported_and_documented():
     for name in [*modalfuse.api.__all__, "import_plugin"]:
         obj = getattr(modalfuse, name)
         assert name in modalfuse.__all__ and obj.__doc__ and len(obj.__doc__.strip()) > 20, name
+
+
+@pytest.mark.slow
+def test_docs_api_page_runs_as_written(tmp_path, monkeypatch):
+    """docs/api.md is a notebook: its ```python cells run in order, in a fresh folder."""
+    import re
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+    cells = re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+    assert len(cells) >= 4
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    for i, cell in enumerate(cells):
+        exec(compile(cell, f"docs/api.md cell {i + 1}", "exec"), scope)
+    assert (tmp_path / "runs" / "api-example.png").stat().st_size > 1000
+    assert (tmp_path / "runs" / "compare-synthetic" / "report" / "report.md").is_file()
+    assert scope["comparison"].summary and scope["same"].metrics == scope["run"].metrics
