@@ -206,6 +206,16 @@ def test_parameter_formulas_match_the_real_counts(dims: dict[str, int]) -> None:
     assert count("modality-moe", hidden_dim=7) == moe_parameters(widths, 7)
     assert count("mfb", output_dim=7, factors=3) == bilinear_parameters(widths, 7, 3)
     assert count("mlb", output_dim=7) == bilinear_parameters(widths, 7, 1)
+    d = 8  # the seeds' fusions, as docs/fusions.md writes them
+    attention = sum(h * d + d for h in widths) + len(widths) * d + 8 * d * d + 11 * d
+    assert count("attention", d_model=d, heads=2) == attention + d * d + 2 * d
+    assert count("attention-uniform", d_model=d, heads=2) == attention
+    widths2 = [2 * h for h in widths]  # attend: 2 tokens per state, f = ffn_mult
+    for layers, f in [(1, 2), (2, 0)]:
+        per_layer = [(4 + 2 * f) * (h // 2) ** 2 + (9 + f) * (h // 2) if f else 4 * (h // 2) ** 2 + 6 * (h // 2)
+                     for h in widths2]
+        assert count_parameters(_build("attend", {m: 2 * h for m, h in dims.items()}, tokens=2, heads=1, layers=layers,
+                                       ffn_mult=f)) == sum(2 * (h // 2) + layers * p for h, p in zip(widths2, per_layer))
     for cross, self_ in [(1, 1), (2, 0), (1, 2)]:
         assert count("crossmodal", seq=True, d_model=8, heads=2, ff_dim=12, cross_layers=cross,
                      self_layers=self_) == crossmodal_parameters(widths, 8, 12, cross, self_)
