@@ -345,6 +345,7 @@ def build_splits(table: SentimentTable, p: SentimentParams, default_folds: str) 
 @DATASETS.register(
     "mosi",
     params=MosiParams,
+    task="sentiment",  # `list --task` (listing.TASKS)
     description="CMU-MOSI utterance-level text/audio/video features (Poria et al. 2017), bundled",
 )
 def build_mosi(params: MosiParams) -> DataBundle:
@@ -354,7 +355,7 @@ def build_mosi(params: MosiParams) -> DataBundle:
 
 
 @DATASETS.register(
-    "packed", params=PackedParams, description="a packed dataset from 'modalfuse prepare cmu-sdk'"
+    "packed", params=PackedParams, task="sentiment", description="a packed dataset from 'modalfuse prepare cmu-sdk'"
 )
 def build_packed(params: PackedParams) -> DataBundle:
     return build_splits(table_from_packed(params.path, params.seq_len), params, default_folds="random")
@@ -363,6 +364,7 @@ def build_packed(params: PackedParams) -> DataBundle:
 @DATASETS.register(
     "cmu-sdk",
     params=CmuSdkParams,
+    task="sentiment",
     description="CMU-MultimodalSDK .csd sequences, aligned on the fly",
 )
 def build_cmu_sdk(params: CmuSdkParams) -> DataBundle:
@@ -376,11 +378,11 @@ def build_cmu_sdk(params: CmuSdkParams) -> DataBundle:
     return build_splits(table, params, default_folds="random")
 
 
-@DATASETS.register("mmsa", params=PickleParams, description="an MMSA pickle (aligned_50.pkl, unaligned_50.pkl)")
+@DATASETS.register("mmsa", params=PickleParams, task="sentiment", description="an MMSA pickle (aligned_50.pkl, unaligned_50.pkl)")
 def build_mmsa(params: PickleParams) -> DataBundle:
     return build_splits(_from_pickle(params.path, "mmsa", params.seq_len), params, default_folds="random")
 
 
-@DATASETS.register("mult", params=PickleParams, description="a MulT pickle (mosei_senti_data.pkl)")
+@DATASETS.register("mult", params=PickleParams, task="sentiment", description="a MulT pickle (mosei_senti_data.pkl)")
 def build_mult(params: PickleParams) -> DataBundle:
     return build_splits(_from_pickle(params.path, "mult", params.seq_len), params, default_folds="random")
