@@ -281,6 +281,7 @@ class MosiWordsParams(SentimentParams):
 @DATASETS.register(
     "mosi-words",
     params=MosiWordsParams,
+    task="sentiment",  # `list --task` (listing.TASKS)
     description="CMU-MOSI transcripts as GloVe 300-d word sequences + Poria's audio/video vectors, bundled",
 )
 def build_mosi_words(params: MosiWordsParams) -> DataBundle:
