@@ -251,6 +251,7 @@ def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = N
         device: ``cpu``/``cuda``; default: the run's ``train.device`` (``auto``: CUDA when present).
         min_seconds: how long to time inference for samples/s.
     """
+    from . import plugins
     from .config import build_config, load_yaml
     from .training.run import load_run
     from .training.runfolder import is_finished, write_json
@@ -258,6 +259,7 @@ def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = N
     run_dir = Path(run_dir)
     if not is_finished(run_dir):
         raise UserError(f"{run_dir}: not a finished run folder (no run.json); analyse runs that finished training")
+    plugins.require_run(run_dir)  # a run trained with plugins names their entries in its config
     want = device or build_config(load_yaml(run_dir / "config.yaml")).train.device
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
