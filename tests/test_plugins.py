@@ -4,6 +4,7 @@ missing)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -115,8 +116,9 @@ def test_entry_point_group_and_environment_variable(tmp_path):
 
 @pytest.mark.slow
 def test_example_plugin_trained_evaluated_exported_and_reported_from_the_cli(tmp_path):
-    """examples/gated-sum-plugin: trained with --import; evaluate, export and report then find the
-    plugin through the run's plugins.json alone; without it on the path, evaluate names it."""
+    """examples/gated-sum-plugin: trained with --import; evaluate, analyze and report then find the
+    plugin through the run's plugins.json alone; without it on the path, evaluate names it. (Export
+    with a plugin: the example's demo.sh in CI, and test_api.)"""
     src = str(Path(plugins.__file__).resolve().parents[1])
     path = {"PYTHONPATH": os.pathsep.join([str(EXAMPLE), src])}
     r = _cli("--import", "modalfuse_gated_sum", "train", str(EXAMPLE / "configs" / "gated-sum.yaml"),
@@ -129,12 +131,15 @@ def test_example_plugin_trained_evaluated_exported_and_reported_from_the_cli(tmp
     r = _cli("evaluate", str(run), "--split", "valid", env=path)
     assert r.returncode == 0, r.stderr
     assert "split valid, checkpoint" in r.stdout and "accuracy" in r.stdout
-    r = _cli("export", str(run), "--out", str(tmp_path / "gated.pt2"), env=path)
+    r = _cli("analyze", str(run), env=path)
     assert r.returncode == 0, r.stderr
     r = _cli("report", str(run), "--out", str(tmp_path / "report"), env=path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "report" / "report.md").is_file()
 
     r = _cli("evaluate", str(run), env={"PYTHONPATH": src})
-    assert r.returncode == 2
-    assert "plugin module 'modalfuse_gated_sum' is not installed" in r.stderr and "Traceback" not in r.stderr
+    if importlib.util.find_spec("modalfuse_gated_sum") is None:
+        assert r.returncode == 2
+        assert "plugin module 'modalfuse_gated_sum' is not installed" in r.stderr and "Traceback" not in r.stderr
+    else:  # CI installs the example with pip: its entry point alone must do
+        assert r.returncode == 0, r.stderr
