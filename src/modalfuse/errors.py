@@ -28,3 +28,11 @@ def closest(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def missing_extra(what: str, package: str, extra: str) -> UserError:
+    """The error for an optional dependency that is not installed, with the command for an installed
+    modalfuse and the one for a checkout (``pip install -e``), e.g. ``missing_extra("ONNX export",
+    "onnx", "onnx")``."""
+    return UserError(f"{what} needs the {package} package (the [{extra}] extra): pip install 'modalfuse[{extra}]', "
+                     f"or in a modalfuse checkout: pip install -e '.[{extra}]'")

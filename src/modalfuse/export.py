@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .datasets.base import ModalitySpec, TaskSpec
-from .errors import UserError
+from .errors import UserError, missing_extra
 
 FORMATS = ("pt2", "onnx")
 SUFFIXES = {".pt2": "pt2", ".onnx": "onnx"}
@@ -158,7 +158,7 @@ def _export_onnx(wrapper: nn.Module, args: tuple[Tensor, ...], names: list[str],
     try:
         import onnx
     except ImportError:
-        raise UserError("ONNX export needs the onnx package: pip install 'modalfuse[onnx]'") from None
+        raise missing_extra("ONNX export", "onnx", "onnx") from None
     # The TorchScript-based exporter (dynamo=False): the dynamo one needs onnxscript, and these
     # models have no control flow it would handle better.
     torch.onnx.export(
@@ -252,7 +252,7 @@ class OnnxScorer:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise UserError("scoring an ONNX model needs onnxruntime: pip install 'modalfuse[onnx]'") from None
+            raise missing_extra("scoring an ONNX model", "onnxruntime", "onnx") from None
         path = Path(path)
         if not path.is_file():
             raise UserError(f"{path}: ONNX file not found")

@@ -52,7 +52,8 @@ def test_unknown_logger_and_missing_extra_are_one_line(tmp_path, monkeypatch):
         Trackers(["wandb"], tmp_path, {})
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if the extra were not installed
     monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
-    with pytest.raises(UserError, match=r"pip install 'modalfuse\[mlflow\]' \(in a checkout: pip install -e '\.\[mlflow\]'\)"):
+    with pytest.raises(UserError, match=r"train.loggers 'mlflow' needs the mlflow .* pip install 'modalfuse\[mlflow\]', "
+                                        r"or in a modalfuse checkout: pip install -e '\.\[mlflow\]'"):
         Trackers(["mlflow"], tmp_path, {})
 
 

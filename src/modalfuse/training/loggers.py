@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from ..errors import UserError, missing_extra
 
 LOGGERS = ("tensorboard", "mlflow")
 STATE_FILE = "loggers.json"  # in the run folder: {"mlflow": {"tracking_uri": ..., "run_id": ...}}
@@ -89,9 +89,7 @@ def final_scalars(results: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 
 def _missing(extra: str, package: str) -> UserError:
-    # Fits both an installed package and a checkout: the extra name works with either spec.
-    return UserError(f"train.loggers includes '{extra}', which needs the {package} package: "
-                     f"pip install 'modalfuse[{extra}]' (in a checkout: pip install -e '.[{extra}]')")
+    return missing_extra(f"train.loggers '{extra}'", package, extra)
 
 
 class _TensorBoard:
