@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from ..config import apply_overrides, build_config
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, UserError, missing_extra
 from ..metrics import DEFAULT_MONITOR, direction
 from ..training.runfolder import atomic_write_text, write_json
 from .plan import Plan
@@ -46,7 +46,7 @@ def _optuna() -> Any:
     try:
         import optuna
     except ImportError:
-        raise UserError("compare --tune needs Optuna: pip install 'modalfuse[tune]'") from None
+        raise missing_extra("compare --tune", "optuna", "tune") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -180,4 +180,3 @@ def tune_plan(p: Plan, folder: Path, *, trials: int, overrides: list[str], stora
 
 def _study_star(a: tuple) -> dict[str, Any]:
     return _study(*a)
-
