@@ -92,3 +92,26 @@ def test_mlflow_reads_back_params_metrics_and_status(tmp_path, monkeypatch):
     final = json.loads((run / "metrics.json").read_text())
     assert math.isclose(info.data.metrics["final_test_accuracy"], final["test"]["accuracy"], rel_tol=1e-6)
     assert {"train_loss", "lr", "throughput_samples_per_s"} <= set(info.data.metrics)
+
+
+def test_mlflow_tracking_uri_from_the_environment(tmp_path, monkeypatch):
+    """MLFLOW_TRACKING_URI wins over the local default; the run id is kept for --resume."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    uri = (tmp_path / "elsewhere").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    run_dir = tmp_path / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    track = Trackers(["mlflow"], run_dir, {"train": {"epochs": 2}})
+    track.epoch({"epoch": 1, "train_loss": 0.7, "valid_accuracy": 0.5})
+    resumed = Trackers(["mlflow"], run_dir, {"train": {"epochs": 2}}, first_epoch=2)
+    resumed.epoch({"epoch": 2, "train_loss": 0.6, "valid_accuracy": 0.6})
+    resumed.finish({"test": {"accuracy": 0.55, "confusion": [[1, 0], [0, 1]]}}, 2)
+    state = json.loads((run_dir / "loggers.json").read_text())["mlflow"]
+    assert state["tracking_uri"] == uri and not (tmp_path / "runs" / "mlruns").exists()
+    client = MlflowClient(tracking_uri=uri)
+    assert [m.value for m in client.get_metric_history(state["run_id"], "valid_accuracy")] == [0.5, 0.6]
+    run = client.get_run(state["run_id"])
+    assert run.info.status == "FINISHED" and run.data.metrics["final_test_accuracy"] == 0.55
+    assert "final_test_confusion" not in run.data.metrics
