@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(multiclass, multilabel, regression)")
     p.add_argument("--paths", action="store_true", help="with 'datasets': the bundled data files, one path a line")
 
-    p = sub.add_parser("predict", help="top-k predictions with class names from a run or an exported ONNX model")
+    p = sub.add_parser("predict", help="top-k predictions with class names from a run or an exported model (.pt2, .onnx)")
     p.add_argument("run_dir", help="run folder, or a model exported by `modalfuse export` (.onnx or .pt2)")
     p.add_argument("--input", nargs="+", required=True, help="input files (TFRecord shards, packed/pickle/csd data)")
     p.add_argument("--out", required=True, help="output file")
