@@ -26,7 +26,7 @@ class ConfigError(UserError):
 
 def closest(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 

@@ -48,7 +48,8 @@ class Registry(Generic[T]):
         return add
 
     def get(self, name: str) -> T:
-        if name not in self._items:
+        # a name from a config may be any YAML value (null, a list): not a known name, never a crash
+        if not isinstance(name, str) or name not in self._items:
             known = ", ".join(sorted(self._items))
             raise ConfigError(
                 f"unknown {self.kind} '{name}'{closest(name, self._items)}; known: {known}"

@@ -63,3 +63,12 @@ def test_non_finite_learning_rate_is_refused(value):
     with pytest.raises(ValidationError, match="learning_rate"):
         TrainConfig.model_validate(train)
     assert TrainConfig.model_validate({"learning_rate": 1e-3}).learning_rate == 1e-3
+
+
+@pytest.mark.parametrize("name", [None, [1, 2], {"a": 1}, 3])
+def test_a_name_that_is_not_a_string_is_a_config_error(name):
+    # found by bench/fuzz.py: `data: {name: }` crashed in difflib with a TypeError
+    from modalfuse.config import build_config
+
+    with pytest.raises(ConfigError, match="unknown"):
+        build_config({"data": {"name": name}, "model": {"name": "fusion"}})
