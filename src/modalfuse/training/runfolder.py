@@ -10,6 +10,9 @@ A run folder holds::
     metrics.json          the best checkpoint's metrics per split
     per_class.json        multilabel per-class AP (when any)
     analysis.json         efficiency, attention, modality ablation (``compare`` / ``analyze``)
+    plugins.json          plugin modules the config needs (``plugins.record_run``; re-imported on load)
+    loggers.json          experiment-tracker state (the MLflow run id) when ``train.loggers`` is set
+    tensorboard/          TensorBoard event files when ``train.loggers`` includes tensorboard
     run.json              best epoch, epochs run, seconds: THE completion marker, written last
     .lock                 held (``fcntl.flock``) by the one process that trains or resumes the run
 
