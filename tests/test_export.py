@@ -170,3 +170,20 @@ def test_predict_from_export_matches_predict_from_the_run(tmp_path, fmt):
         # the same classes, unless two scores are closer than the tolerance (then order may swap)
         if min(np.diff(sorted(sa))) > TOL:
             assert [p["name"] for p in a["predictions"]] == [p["name"] for p in b["predictions"]]
+
+
+def test_predict_from_an_export_imports_the_plugins_it_recorded(tmp_path):
+    """An exported model records its run's plugin modules; predict imports them (the config it
+    carries names their entries) and names one that is missing."""
+    from modalfuse.export import export_model
+    from modalfuse.predict import predict
+
+    run_dir = _run(tmp_path, YT8M)
+    meta = load_exported(export_run(run_dir, out=tmp_path / "m.pt2")).meta
+    assert meta["plugins"] == []
+    model, modalities, task, cfg = load_run_model(run_dir)
+    path = export_model(model, modalities, task, "pt2", tmp_path / "p.pt2",
+                        extra={**{k: meta[k] for k in ("config", "modalities")}, "plugins": ["gone_plugin_mod"]})
+    with pytest.raises(UserError, match=r"p.pt2 \(exported from a run trained with plugin 'gone_plugin_mod'\): "
+                                        r"plugin module 'gone_plugin_mod' is not installed"):
+        predict(path, [str(path)], tmp_path / "out.csv")

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .datasets.base import ModalitySpec, TaskSpec
+from . import plugins
 from .errors import UserError, missing_extra
 
 FORMATS = ("pt2", "onnx")
@@ -230,6 +231,8 @@ def export_run(run_dir: str | Path, fmt: str | None = None, out: str | Path = "m
     # The run's config and input shapes travel with the file: `predict` on it needs no run folder.
     path = export_model(model, modalities, task, fmt, out, extra={
         "run_dir": str(Path(run_dir).resolve()), "config": cfg,
+        # plugin modules whose entries the config names: predict needs them to read the config back
+        "plugins": plugins.require_run(run_dir),
         "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in modalities.items()},
         # Training statistics that z-score sentiment features (None for other datasets).
         "normalization": json.loads((Path(run_dir) / "data.json").read_text()).get("info", {}).get("normalization"),

@@ -120,6 +120,8 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
         from .export import load_exported
 
         scorer = load_exported(run_dir)
+        for module in scorer.meta.get("plugins") or []:  # the run's plugins: its config names their entries
+            plugins.import_plugin(module, source=f"{run_dir} (exported from a run trained with plugin '{module}')")
         if "config" not in scorer.meta:
             raise UserError(f"{run_dir}: no run config in its metadata; export it with `modalfuse export RUN_DIR`")
         raw, t = scorer.meta["config"], scorer.meta["task"]
