@@ -93,7 +93,9 @@ def fit_rate(files: list[str], batch_size: int, threads: int) -> float:
                "--set", f"data.train=[{','.join(files)}]", "--set", f"data.valid={files[0]}", "--set", "data.test=null",
                "--set", "data.streaming=true", "--set", "train.epochs=1", "--set", f"train.batch_size={batch_size}",
                "--set", f"train.threads={threads}", "--set", "train.progress=none", "--set", "eval.splits=[valid]"]
-        subprocess.run(cmd, check=True, capture_output=True)
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode:
+            raise SystemExit(f"modalfuse train failed (exit {p.returncode}): {p.stderr[-2000:]}")
         metrics = next(Path(out).glob("*/metrics.jsonl")).read_text().splitlines()[0]
         return float(json.loads(metrics)["samples_per_s"])
 
