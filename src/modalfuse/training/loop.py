@@ -28,9 +28,10 @@ from ..datasets.base import BatchStream, DataBundle, TaskSpec
 from ..datasets.loader import eval_batches, move_batch, num_train_batches, train_batches
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
+from ..stats.predictions import save_predictions, split_labels
 from . import distributed
 from .loggers import Trackers
-from .runfolder import (METRICS, PER_CLASS, append_jsonl, atomic_write_text, load_checkpoint, nonfinite_parameters,
+from .runfolder import (METRICS, PER_CLASS, PREDICTIONS, append_jsonl, atomic_write_text, load_checkpoint, nonfinite_parameters,
                         read_jsonl, rng_state, save_checkpoint, set_rng_state, write_completion, write_json)
 
 
@@ -198,8 +199,12 @@ class _StopFlag:
 
 def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resume: bool = False,
         d: distributed.Dist = distributed.Dist(), device: torch.device = torch.device("cpu"),
-        log: Any = print) -> dict[str, Any]:
+        log: Any = print, on_epoch: Any = None) -> dict[str, Any]:
     """Train ``model`` on ``data`` as ``cfg.train`` says, writing into ``run_dir``.
+
+    Args:
+        on_epoch: called on rank 0 with each epoch's ``metrics.jsonl`` row once it is written
+            (``compare`` shows progress with it).
 
     Returns:
         ``{"valid": {...}, "test": {...}}``: the best checkpoint's metrics (on rank 0; ``{}`` elsewhere).
@@ -419,6 +424,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
             if d.is_main:
                 append_jsonl(run_dir / "metrics.jsonl", row)
                 track.epoch(row)
+                if on_epoch is not None:
+                    on_epoch(row)
                 log(f"epoch {epoch + 1}/{tc.epochs}  train_loss {row['train_loss']:.4f}  "
                     f"valid_{monitor} {valid[monitor]:.4f}{'  *' if improved else ''}  {seconds:.1f}s")
             if improved:
@@ -433,6 +440,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     best = load_checkpoint(ckpt_dir / "best.pt")["model"] if d.is_main else None
     model.load_state_dict(distributed.broadcast(d, best))
     results: dict[str, Any] = {}
+    preds: dict[str, Any] = {}
     for split in cfg.eval.splits:
         ds = data.valid if split == "valid" else data.test
         if ds is None:
@@ -441,11 +449,15 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                              precision=tc.precision, d=d, num_workers=tc.num_workers)
         if pred is not None:
             results[split] = split_metrics(task, pred, cfg)
+            preds[split] = pred
     if d.is_main:
         per_class = {s: {k: m.pop(k) for k in list(m) if k.startswith("per_class")} for s, m in results.items()}
         write_json(run_dir / METRICS, results)
         if any(per_class.values()):
             write_json(run_dir / PER_CLASS, per_class)
+        # per-example predictions, compact, so reports recompute metrics and intervals from files
+        save_predictions(run_dir / PREDICTIONS, task.kind, preds, top_k=cfg.eval.top_k,
+                         threshold=cfg.eval.threshold, train_labels=split_labels(data.train))
         # the completion marker comes last: a crash before it leaves a resumable run, never a
         # half-finished one that some commands call finished
         write_completion(run_dir, {

@@ -130,7 +130,7 @@ def check_monitor(cfg: Config, task: TaskSpec) -> None:
 
 def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | None = None,
           out: str | Path = "runs", resume: str | Path | None = None, run_dir: str | Path | None = None,
-          quiet: bool = False) -> Path | None:
+          quiet: bool = False, on_epoch: Any = None) -> Path | None:
     """Train one model; returns its run folder (``None`` on ranks other than 0 under torchrun).
 
     The run folder is created only once the data and the model have been built, so a run that
@@ -144,6 +144,7 @@ def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | 
         out: folder that receives a new run folder ``<name>-<timestamp>``.
         resume: an interrupted run folder to continue (its saved config is used).
         run_dir: an explicit, new (or empty) run folder instead of one under ``out``.
+        on_epoch: called with each epoch's ``metrics.jsonl`` row (``fit``'s ``on_epoch``).
     """
     say = (lambda m: None) if quiet else _echo
     overrides = list(overrides or [])
@@ -207,7 +208,7 @@ def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | 
                     plugins.record_run(folder, cfg.to_dict())  # plugins.json: what evaluate/predict/... must import
                 say(banner(cfg, device, d.world_size, folder, count_parameters(model)))
             fit(cfg, data, model, folder, resume=resume is not None, d=d, device=device,
-                log=say if d.is_main else (lambda m: None))
+                log=say if d.is_main else (lambda m: None), on_epoch=on_epoch)
     finally:
         distributed.teardown(d)
     return folder if d.is_main else None

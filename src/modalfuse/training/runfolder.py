@@ -10,6 +10,7 @@ A run folder holds::
     metrics.json          the best checkpoint's metrics per split
     per_class.json        multilabel per-class AP (when any)
     analysis.json         efficiency, attention, modality ablation (``compare`` / ``analyze``)
+    predictions.npz       per-example predictions of the final evaluation (``stats.predictions``)
     plugins.json          plugin modules the config needs (``plugins.record_run``; re-imported on load)
     loggers.json          experiment-tracker state (the MLflow run id) when ``train.loggers`` is set
     tensorboard/          TensorBoard event files when ``train.loggers`` includes tensorboard
@@ -49,6 +50,7 @@ METRICS_LOG = "metrics.jsonl"
 METRICS = "metrics.json"
 PER_CLASS = "per_class.json"
 ANALYSIS = "analysis.json"
+PREDICTIONS = "predictions.npz"
 COMPLETE = "run.json"  # the completion marker: written last, atomically
 LOCK = ".lock"
 CHECKPOINTS = "checkpoints"
