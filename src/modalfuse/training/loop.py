@@ -28,7 +28,6 @@ from ..datasets.base import BatchStream, DataBundle, TaskSpec
 from ..datasets.loader import eval_batches, move_batch, num_train_batches, train_batches
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
-from ..stats.predictions import save_predictions, split_labels
 from . import distributed
 from .loggers import Trackers
 from .runfolder import (METRICS, PER_CLASS, PREDICTIONS, append_jsonl, atomic_write_text, load_checkpoint, nonfinite_parameters,
@@ -456,6 +455,9 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
         if any(per_class.values()):
             write_json(run_dir / PER_CLASS, per_class)
         # per-example predictions, compact, so reports recompute metrics and intervals from files
+        # (imported here: stats.predictions writes through training.runfolder, whose package imports this module)
+        from ..stats.predictions import save_predictions, split_labels
+
         save_predictions(run_dir / PREDICTIONS, task.kind, preds, top_k=cfg.eval.top_k,
                          threshold=cfg.eval.threshold, train_labels=split_labels(data.train))
         # the completion marker comes last: a crash before it leaves a resumable run, never a
