@@ -42,7 +42,8 @@ def _splits(data: str) -> dict[str, str]:
 
 
 def throughput(data: str, deadline: float, models: tuple[str, ...] = MODELS, device: str = "cuda",
-               sizes: tuple[int, ...] = (64, 1024), steps: int = 200) -> dict:
+               sizes: tuple[int, ...] = (64, 1024), steps: int = 200,
+               compile_modes: tuple[bool, ...] = (False, True)) -> dict:
     """Samples/s and achieved FLOP/s of training steps (bf16 autocast, pinned host batches copied
     asynchronously). ``device="cpu"`` and small ``steps`` only check the code path (``--smoke``)."""
     import torch
@@ -71,7 +72,7 @@ def throughput(data: str, deadline: float, models: tuple[str, ...] = MODELS, dev
     out: dict = {}
     for name in models:
         cfg = build_config(load_yaml(PRESET_DIR / "yt8m" / f"{name}.yaml"))
-        for compiled in (False, True):
+        for compiled in compile_modes:
             for bs in sizes:
                 key = f"{name}/bs{bs}/{'compile' if compiled else 'eager'}"
                 if time.time() > deadline:
@@ -215,10 +216,10 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=540.0, help="seconds for the whole script")
     ap.add_argument("--out", default="runs/gpu-yt8m")
     ap.add_argument("--smoke", action="store_true",
-                    help="check the throughput code path on the CPU (attend-fusion, a few steps) and exit")
+                    help="check the throughput code path on the CPU (attend-fusion, eager, a few steps) and exit")
     args = ap.parse_args()
     if args.smoke:
-        print(json.dumps(throughput(args.data, time.time() + 600, ("attend-fusion",), "cpu", (64,), 4)))
+        print(json.dumps(throughput(args.data, time.time() + 600, ("attend-fusion",), "cpu", (64,), 4, (False,))))
         return
     start = time.time()
     out_dir = Path(args.out)
