@@ -106,3 +106,36 @@ def test_out_folder_that_is_not_a_report_is_never_replaced(runs: tuple[Path, lis
     with pytest.raises(UserError, match="not a report folder"):
         render_report([str(folders[0])], out=str(precious))
     assert (precious / "thesis.tex").read_text() == "x"
+
+
+def test_multilabel_baselines_and_paired_from_compact_predictions(tmp_path: Path) -> None:
+    """YouTube-8M-like runs (top-K predictions kept): the label-prior baseline and the intervals."""
+    from modalfuse.report import evidence
+    from modalfuse.report.runs import read_run
+
+    rng = np.random.default_rng(1)
+    n, c = 120, 40
+    truth = (rng.random((n, c)) < np.linspace(0.3, 0.01, c)).astype(np.float32)
+    train = (rng.random((300, c)) < np.linspace(0.3, 0.01, c)).astype(np.float32)
+    runs = []
+    for label, noise in (("good", 0.3), ("poor", 1.5)):
+        folder = tmp_path / f"{label}-seed0"
+        folder.mkdir()
+        scores = 1 / (1 + np.exp(-(truth * 2 - 1 + rng.normal(0, noise, truth.shape))))
+        m = compute_metrics("multilabel", scores, truth, num_classes=c)
+        (folder / "config.yaml").write_text(yaml.safe_dump({"data": {"name": "yt8m"}, "model": {"modalities": ["rgb"] if label == "poor" else ["audio", "rgb"]},
+                                                            "train": {"seed": 0}, "eval": {"top_k": 20}}))
+        (folder / "data.json").write_text(json.dumps({"modalities": {}, "task": {"kind": "multilabel", "num_classes": c}}))
+        (folder / "metrics.json").write_text(json.dumps({"test": {k: v for k, v in m.items() if isinstance(v, float)}}))
+        (folder / "run.json").write_text(json.dumps({"monitor": "gap", "train_seconds": 1.0}))
+        save_predictions(folder / "predictions.npz", "multilabel",
+                         {"test": {"scores": scores, "labels": truth, "ids": [f"v{i}" for i in range(n)]}}, train_labels=train)
+        runs.append(read_run(folder, label, 0))
+    base = {b["model"]: b for b in evidence.baselines(runs, "test", ["gap", "hit_at_1", "perr"])}
+    prior = np.tile(train.mean(0), (n, 1))
+    assert base["label prior"]["gap"] == pytest.approx(compute_metrics("multilabel", prior, truth, num_classes=c)["gap"], abs=1e-6)
+    p = evidence.paired(runs, ["good", "poor"], "test", "gap", resamples=300)
+    assert p.reference == "poor"  # the only unimodal model
+    row = next(r for r in p.rows if r.metric == "gap")
+    assert row.model == "good" and row.verdict == "better" and row.ci_low > 0
+    assert row.delta == pytest.approx(runs[0].metrics["test"]["gap"] - runs[1].metrics["test"]["gap"], abs=1e-6)

@@ -14,7 +14,6 @@ from modalfuse.cli import main
 from modalfuse.metrics import direction
 from modalfuse.errors import UserError
 from modalfuse.report import render_report
-from modalfuse.stats.paired import Comparison
 
 LABELS = ["text", "late", "attention"]
 METRICS = ["accuracy", "f1_weighted", "f1_macro"]

@@ -13,7 +13,7 @@ from ..errors import UserError
 from ..metrics import compute_metrics, direction
 from ..stats import bootstrap_models, comparisons, metric_functions
 from ..stats.paired import DEFAULT_RESAMPLES, Comparison
-from ..stats.predictions import dense_labels
+from ..stats.predictions import compact, dense_labels
 from ..stats.weighted import NEUTRAL_BAND, band_classes, full_values
 from .runs import Run, by_label
 
@@ -103,19 +103,13 @@ def _prior_labels(runs: list[Run]) -> tuple[dict[str, np.ndarray] | None, str]:
 
 def _metrics_of(kind: str, scores: np.ndarray, arrays: dict[str, np.ndarray], labels: np.ndarray, names: list[str],
                 run: Run) -> dict[str, float]:
-    from ..stats.predictions import compact
-
     pred = {"scores": scores, "labels": labels, "ids": arrays["ids"]}
-    got: dict[str, Any] = {}
-    if kind == "multiclass":
-        got.update(compute_metrics(kind, scores, labels, num_classes=scores.shape[1]))
-    elif kind == "regression":
-        got.update(compute_metrics(kind, scores, labels, num_classes=1))
-    else:
-        got.update(compute_metrics(kind, scores, labels, num_classes=scores.shape[1]))
+    got: dict[str, Any] = dict(compute_metrics(kind, scores, labels, num_classes=1 if kind == "regression" else scores.shape[1]))
     eval_cfg = run.config.get("eval") or {}
     fns = metric_functions(kind, compact(kind, pred, top_k=int(eval_cfg.get("top_k", 20))), top_k=int(eval_cfg.get("top_k", 20)))
-    got.update(full_values(fns, len(labels)))
+    # The official metrics first (their tie-breaking matters for constant predictors); the
+    # resampling functions only add what compute_metrics lacks (acc3_band).
+    got.update({k: v for k, v in full_values(fns, len(labels)).items() if k not in got})
     return {k: float(got[k]) for k in names if k in got and isinstance(got[k], (int, float, np.floating))}
 
 
@@ -152,10 +146,8 @@ def baselines(runs: list[Run], split: str, names: list[str]) -> list[dict[str, A
         rows.append({"model": "chance", "note": f"scores drawn from the {source} score distribution, mean of {CHANCE_DRAWS} draws",
                      **{m: float(np.nanmean([d[m] for d in draws])) for m in draws[0]}})
     else:
-        from ..stats.predictions import dense_labels as dense
-
-        y = dense(arrays)
-        freq = dense(prior).mean(0)
+        y = dense_labels(arrays)
+        freq = dense_labels(prior).mean(0)
         scores = np.tile(freq, (len(y), 1)).astype(np.float32)
         rows.append({"model": "label prior", "note": f"every video scored by {source} label frequency",
                      **_metrics_of(kind, scores, arrays, y, names, run)})
