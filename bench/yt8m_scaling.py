@@ -152,14 +152,11 @@ def _fit(n: np.ndarray, y: np.ndarray) -> np.ndarray | None:
 
 def analyse(args: argparse.Namespace) -> dict:
     from modalfuse import plugins
-    from modalfuse.config import build_config
-    from modalfuse.training.run import build_data
+    from modalfuse.registry import DATASETS
 
     plugins.load()
     root = Path(args.out)
-    globs = _split_globs(args.data)
-    cfg = build_config({"data": {"name": "yt8m", **globs}, "model": {"name": "fusion", "encoder": {"name": "identity"}, "head": {"name": "mlp", "hidden_dims": []}}})
-    data = build_data(cfg.data)
+    data = DATASETS.get("yt8m")(DATASETS.info("yt8m")["params"](**_split_globs(args.data)))
     labels = data.test.labels
     positives = labels.sum(1)
     n_test = len(labels)
