@@ -103,12 +103,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune-storage", default=None, metavar="URL",
                    help="Optuna RDB storage for the studies (sqlite:///f.db, postgresql://...): several machines "
                         "share one search (default: <comparison>/tuning.db)")
+    p.add_argument("--robustness", action="store_true",
+                   help="after training, draw robustness curves (`modalfuse robustness` with its defaults) into "
+                        "<comparison>/robustness; the report includes them")
 
     p = sub.add_parser("report", help="re-render a report from run folders or a comparison folder")
     p.add_argument("runs", nargs="+", help="run folders or one comparison folder")
     p.add_argument("--out", default=None, help="report folder (default: <comparison>/report)")
     p.add_argument("--reference", default=None, metavar="MODEL",
                    help="the model every other is compared with (default: the best unimodal model)")
+
+    p = sub.add_parser("robustness", help="robustness curves: the test split under graded corruptions of each "
+                                          "modality and of all (noise, missing, shift, dropped steps, quantization)")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="finished run folders or one comparison folder")
+    p.add_argument("--out", default=None, help="output folder (default: <comparison>/robustness)")
+    p.add_argument("--corruption", dest="corruptions", action="append", default=[], metavar="NAME[=L1,L2,...]",
+                   help="a corruption and optionally its levels (repeatable): noise=SNR dB, missing=fraction, "
+                        "shift=steps, drop=fraction, quantize=bits, dims=fraction (default: by data)")
+    p.add_argument("--modality", dest="modalities", action="append", default=[], metavar="M",
+                   help="a modality to corrupt, or 'all' (repeatable; default: each modality, then all)")
+    p.add_argument("--reference", default=None, metavar="MODEL",
+                   help="the model verdicts compare with (default: the best unimodal model)")
+    p.add_argument("--metric", dest="metrics", action="append", default=[], help="metric (repeatable; default: the runs' monitor)")
+    p.add_argument("--seed", type=int, default=0, help="corruption and bootstrap seed")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap replicates per interval")
+    p.add_argument("--batch-size", type=int, default=1024, help="evaluation batch, the same for every model")
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="default: CUDA when present")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's; 1 is fastest "
+                                                             "for small models on a busy machine)")
 
     p = sub.add_parser("analyze", help="analyse finished runs: efficiency, modality ablation, attention "
                                        "(writes analysis.json in each run folder; compare does this itself)")
@@ -224,7 +246,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if jobs < 1:
             raise UserError(f"--jobs {jobs}: expected at least 1")
     compare(args.configs, seeds=args.seeds, out=args.out, overrides=args.overrides, jobs=jobs,
-            reference=args.reference, tune=args.tune, tune_storage=args.tune_storage)
+            reference=args.reference, tune=args.tune, tune_storage=args.tune_storage, robustness=args.robustness)
     return 0
 
 
@@ -241,6 +263,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     for run in args.runs:
         analyze_run(run, device=args.device)
         print(Path(run) / ANALYSIS_FILE)
+    return 0
+
+
+def _cmd_robustness(args: argparse.Namespace) -> int:
+    from .robustness import robustness
+
+    robustness(args.runs, out=args.out, corruptions=args.corruptions or None, modalities=args.modalities or None,
+               reference=args.reference, metrics=args.metrics or None, seed=args.seed, resamples=args.resamples,
+               batch_size=args.batch_size, device=args.device, threads=args.threads)
     return 0
 
 
@@ -280,7 +311,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": _cmd_train, "evaluate": _cmd_evaluate, "list": _cmd_list, "predict": _cmd_predict,
     "compare": _cmd_compare, "report": _cmd_report, "analyze": _cmd_analyze, "inspect": _cmd_inspect, "prepare": _cmd_prepare,
-    "export": _cmd_export,
+    "export": _cmd_export, "robustness": _cmd_robustness,
 }
 
 

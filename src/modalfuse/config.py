@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError, closest
 
@@ -53,6 +53,16 @@ class TrainConfig(Params):
     progress: Literal["auto", "bar", "log", "none"] = "auto"
     # Experiment trackers beside the run folder's own files (training/loggers.py; extras [tensorboard], [mlflow]).
     loggers: list[Literal["tensorboard", "mlflow"]] = []
+    # Robustness corruptions applied to training batches on the device (robustness/augment.py), e.g.
+    # [{name: noise, level: 10, modality: all, p: 0.5}]: "trained robust" against "trained clean".
+    augment: list[dict[str, Any]] = []
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _check_augment(cls, value: Any) -> list[dict[str, Any]]:
+        from .robustness.corruptions import validate_augment
+
+        return validate_augment(value)
 
 
 class EvalConfig(Params):

@@ -236,7 +236,8 @@ def _run_parallel(p: Plan, folder: Path, todo: list[tuple[int, str]], jobs: int,
 
 def compare(configs: list[str], seeds: int | None = None, out: str | None = None,
             overrides: list[str] | None = None, *, jobs: int | None = 1, reference: str | None = None,
-            tune: int | None = None, tune_storage: str | None = None, stream: Any = None) -> Path:
+            tune: int | None = None, tune_storage: str | None = None, stream: Any = None,
+            robustness: bool = False) -> Path:
     """Train (or reuse) every run of a comparison, analyse each, render the report.
 
     Args:
@@ -250,6 +251,8 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
         tune: trials of the equal-budget hyperparameter search per model first (``tune.py``).
         tune_storage: an Optuna RDB storage URL for the studies (several machines, one study).
         stream: where the progress display goes (default stderr).
+        robustness: after training, write robustness curves (``modalfuse robustness``) into
+            ``<folder>/robustness``; the report includes them.
 
     Returns:
         The comparison folder (the report is in ``<folder>/report``).
@@ -277,6 +280,10 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
             "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs],
         })
         run_plan(p, folder, jobs=jobs, stream=stream, command=command)
+        if robustness:
+            from ..robustness import robustness as robustness_pass
+
+            robustness_pass([str(folder)], reference=reference)
         report = render_report([str(folder)], reference=reference)
         print(summary_table(folder / "report" / "summary.csv"))
         print(f"\nreport: {report}")

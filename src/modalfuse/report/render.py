@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..metrics import direction
 from ..stats.paired import ALPHA, DEFAULT_RESAMPLES
 from ..stats.weighted import NEUTRAL_BAND
-from . import evidence, plots
+from . import evidence, plots, robustness
 from .runs import Run, by_label, collect, metric_names, monitor_of, report_split, seeds_text
 
 EFFICIENCY = ("parameters", "train_seconds", "inference_samples_per_s", "flops_per_sample", "peak_memory_mb")
@@ -415,6 +415,7 @@ def render_report(runs: list[str], out: str | None = None, *, reference: str | N
                    f"Drop in {split} `{monitor}` when one modality's features are zeroed at test time "
                    f"(positive = the model relies on it; {'one seed' if n_seeds == {1} else 'mean over seeds'}):",
                    "", ablation, ""]
+        md += robustness.report_section(folder)  # <comparison>/robustness, when compare --robustness wrote it
         md += ["## Plots", ""]
         for name, caption in figures:
             md += [f"### {caption}", "", f"![{caption}]({name})", ""]

@@ -28,6 +28,7 @@ from ..datasets.base import BatchStream, DataBundle, TaskSpec
 from ..datasets.loader import eval_batches, move_batch, num_train_batches, train_batches
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
+from ..robustness.augment import build_augment
 from . import distributed
 from .loggers import Trackers
 from .runfolder import (METRICS, PER_CLASS, PREDICTIONS, append_jsonl, atomic_write_text, load_checkpoint, nonfinite_parameters,
@@ -228,6 +229,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     optimizer = build_optimizer(model, tc)
     scheduler = build_scheduler(optimizer, tc, steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16")
+    augment = build_augment(tc.augment, data, device, tc.seed)  # train.augment: robustness corruptions, or None
     state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
              "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0, "train_seconds": 0.0}
 
@@ -341,6 +343,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
 
             for batch in batches:
                 batch = move_batch(batch, device)
+                batch = augment(batch, epoch, state["step"]) if augment else batch
                 with autocast(device, tc.precision):
                     out = net(batch["features"], batch["masks"])
                     loss = model_loss(task, tc, out, batch["label"])
