@@ -68,7 +68,7 @@ def _train_one(model: str, size: str, seed: int, args: argparse.Namespace) -> st
         return f"{model} n={size} seed={seed}: done before"
     cmd = [sys.executable, "-m", "modalfuse", "train"]
     if mine:  # interrupted earlier: continue where its last checkpoint stopped
-        cmd += ["--resume", str(mine[-1]), "--set", "train.threads=1"]
+        cmd += [str(mine[-1] / "config.yaml"), "--resume", str(mine[-1]), "--set", "train.threads=1"]
     else:
         globs = _split_globs(args.data)
         cmd += [f"yt8m/{model}", "--out", str(folder), "--set", f"train.seed={seed}",
