@@ -106,3 +106,17 @@ def test_train_with_augmentation(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "synthetic", "--out", str(tmp_path / "x"), "--set", "train.augment=[{name: missing}]"]) == 2
     assert "model.modality_dropout" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compare_robustness_puts_the_section_in_the_report(tmp_path):
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text("description: tiny\nseeds: 1\nmodels:\n  fusion: synthetic\n"
+                      "  textonly: {config: synthetic, overrides: ['model.modalities=[text]']}\n"
+                      f"overrides: {TINY!r}\n")
+    out = tmp_path / "cmp"
+    assert main(["compare", str(preset), "--out", str(out), "--jobs", "1", "--robustness", "--reference", "textonly"]) == 0
+    rows = _rows(out / "robustness" / "robustness.csv")
+    assert {r["corruption"] for r in rows} == {"noise", "missing", "shift", "drop"}  # the defaults for sequences
+    report = (out / "report" / "report.md").read_text()
+    assert "## Robustness" in report and "](../robustness/robustness-noise.png)" in report

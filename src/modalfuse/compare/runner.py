@@ -283,7 +283,7 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
         if robustness:
             from ..robustness import robustness as robustness_pass
 
-            robustness_pass([str(folder)], reference=reference)
+            robustness_pass([str(folder)], reference=reference, threads=1)  # one thread, as each training run
         report = render_report([str(folder)], reference=reference)
         print(summary_table(folder / "report" / "summary.csv"))
         print(f"\nreport: {report}")
