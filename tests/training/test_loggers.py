@@ -50,6 +50,14 @@ def test_banner_names_device_precision_threads_world_size_and_folder():
 def test_unknown_logger_and_missing_extra_are_one_line(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="unknown logger 'wandb'"):
         Trackers(["wandb"], tmp_path, {})
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        pass
+    else:  # an unusable tracking URI is one line too
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", "bogus-scheme://nowhere")
+        with pytest.raises(UserError, match="train.loggers 'mlflow': could not start a run at bogus-scheme://nowhere"):
+            Trackers(["mlflow"], tmp_path, {})
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if the extra were not installed
     monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
     with pytest.raises(UserError, match=r"train.loggers 'mlflow' needs the mlflow .* pip install 'modalfuse\[mlflow\]', "

@@ -193,7 +193,14 @@ class Trackers:
             if name == "tensorboard":
                 self.active.append(_TensorBoard(self.run_dir, config, first_epoch))
             elif name == "mlflow":
-                self.active.append(_MLflow(self.run_dir, config, saved.get("mlflow", {}) if first_epoch > 1 else {}))
+                try:
+                    self.active.append(_MLflow(self.run_dir, config, saved.get("mlflow", {}) if first_epoch > 1 else {}))
+                except UserError:
+                    raise
+                except Exception as e:  # MlflowException, connection errors: a bad URI or an unreachable server
+                    uri = os.environ.get("MLFLOW_TRACKING_URI") or "the local file store"
+                    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                    raise UserError(f"train.loggers 'mlflow': could not start a run at {uri} ({first})") from None
                 self._write_state({"mlflow": self.active[-1].state})
             else:
                 raise UserError(f"config key 'train.loggers': unknown logger '{name}'; known: {', '.join(LOGGERS)}")
