@@ -87,6 +87,7 @@ def test_verdicts_baselines_and_warnings(runs: tuple[Path, list[Path]], tmp_path
     assert "(3 of 3 seeds)" in text
     assert "`text` never predicts" not in text
     assert "Validation `acc2_non0` sits far above test for 1 of 4 models: fusion" in text
+    assert "they keep the last epoch (train.select: last)" in text
     assert "## Class counts" in text and "neutral" in text
 
 

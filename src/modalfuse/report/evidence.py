@@ -203,7 +203,7 @@ def warnings(runs: list[Run], labels: list[str], split: str, monitor: str) -> li
                     lines.append(f"`{lab}` never predicts class '{name}'{what}, which has {present[c]} {split} examples "
                                  f"({len(never)} of {len(g)} seeds).")
     if split == "test":
-        far = []
+        far, selecting = [], []
         for lab, g in groups.items():
             v = [r.metrics.get("valid", {}).get(monitor) for r in g]
             t = [r.metrics.get("test", {}).get(monitor) for r in g]
@@ -213,8 +213,11 @@ def warnings(runs: list[Run], labels: list[str], split: str, monitor: str) -> li
             gap = v_mean - t_mean if direction(monitor) == "max" else (t_mean - v_mean) / max(abs(t_mean), 1e-12)
             if gap > VALID_GAP:
                 far.append(f"{lab} (valid {v_mean:.3f}, test {t_mean:.3f})")
+                if g[0].config["train"].get("select", "best") != "last":
+                    selecting.append(lab)
         if far:
             lines.append(f"Validation `{monitor}` sits far above test for {len(far)} of {len(groups)} models: "
-                         f"{', '.join(far)}. Validation cannot select epochs or hyperparameters here; results use "
-                         f"{'the last epoch (train.select: last)' if runs[0].config['train'].get('select') == 'last' else 'the best validation checkpoint, which may be a poor guide'}.")
+                         f"{', '.join(far)}. Validation cannot select epochs or hyperparameters for them; "
+                         + (f"yet {', '.join(selecting)} kept the checkpoint validation chose (train.select: best)."
+                            if selecting else "they keep the last epoch (train.select: last)."))
     return lines
