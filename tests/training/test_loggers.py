@@ -123,3 +123,19 @@ def test_mlflow_tracking_uri_from_the_environment(tmp_path, monkeypatch):
     run = client.get_run(state["run_id"])
     assert run.info.status == "FINISHED" and run.data.metrics["final_test_accuracy"] == 0.55
     assert "final_test_confusion" not in run.data.metrics
+
+
+def test_tensorboard_resume_drops_what_the_interrupted_attempt_logged_past_its_checkpoint(tmp_path):
+    """A run killed after logging epoch 3 but before its epoch-3 checkpoint trains epoch 3 again on
+    resume; the event files then hold epoch 3 once, from the resumed attempt."""
+    pytest.importorskip("tensorboard")
+    first = Trackers(["tensorboard"], tmp_path, {"train": {"epochs": 4}})
+    for epoch in (1, 2, 3):
+        first.epoch({"epoch": epoch, "train_loss": 1.0 / epoch})
+    first.close()
+    resumed = Trackers(["tensorboard"], tmp_path, {"train": {"epochs": 4}}, first_epoch=3)
+    for epoch in (3, 4):
+        resumed.epoch({"epoch": epoch, "train_loss": 10.0 + epoch})
+    resumed.finish({"test": {"accuracy": 0.5}}, 4)
+    loss = _tensorboard_scalars(tmp_path / "tensorboard")["train/loss"]
+    assert [(s, round(v, 4)) for s, v in loss] == [(1, 1.0), (2, 0.5), (3, 13.0), (4, 14.0)]
