@@ -44,12 +44,13 @@ def _input_sections(data: dict[str, Any], inputs: list[str]) -> list[tuple[str, 
         raise UserError(f"--input {missing[0]}: file not found")
     # Each file must be of a format the run's dataset reads: say what the file is and what the model
     # reads, rather than failing somewhere inside the wrong reader.
-    from .readers.registry import check_input
+    from .readers.registry import check_input, formats_read_by
 
     reader_dataset = "packed" if name == "mosi" else name
-    for pattern in inputs:
-        for path in _expand(pattern):
-            check_input(path, reader_dataset)
+    if formats_read_by(reader_dataset):  # datasets that read no files get the message below
+        for pattern in inputs:
+            for path in _expand(pattern):
+                check_input(path, reader_dataset)
     if {"train", "valid", "test"} <= set(fields):  # shard globs per split (yt8m)
         joined = ",".join(inputs)
         return [(joined, {**data, "train": joined, "valid": joined, "test": joined}, ["test"])]
