@@ -20,7 +20,7 @@ N_VALID = 128
 # of per-rank mean gradients is the global mean. Dropout is off (each rank draws its own masks).
 SETTINGS = [
     "data.n_train=256", f"data.n_valid={N_VALID}", "data.n_test=64", "train.epochs=3", "train.batch_size=32",
-    "model.dropout=0", "model.encoder.dropout=0", "train.progress=none", "train.patience=null",
+    "model.head.dropout=0", "model.encoder.dropout=0", "train.progress=none", "train.patience=null",
 ]
 
 

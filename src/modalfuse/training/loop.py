@@ -285,7 +285,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
         # Drop log lines of epochs the checkpoint does not cover: an epoch's line is appended before
         # its checkpoint is written, so a run killed in between (or before its first checkpoint)
         # logged an epoch it will train again.
-        kept = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["epoch"] <= state["epoch"]]
+        kept = [r for r in read_jsonl(run_dir / "metrics.jsonl")
+                if isinstance(r, dict) and isinstance(r.get("epoch"), int) and r["epoch"] <= state["epoch"]]
         atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
 
     def diverged(epoch: int) -> TrainingStopped:
