@@ -110,7 +110,11 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
     command = shlex.join(["modalfuse", "robustness", *map(str, paths)] + (["--out", str(out)] if out else [])
                          + sum((["--corruption", c] for c in corruptions or []), [])
                          + sum((["--modality", m] for m in modalities or []), [])
-                         + (["--reference", reference] if reference else []) + (["--seed", str(seed)] if seed else []))
+                         + sum((["--metric", m] for m in metrics or []), [])
+                         + (["--reference", reference] if reference else []) + (["--seed", str(seed)] if seed else [])
+                         + (["--resamples", str(resamples)] if resamples != 1000 else [])
+                         + (["--batch-size", str(batch_size)] if batch_size != 1024 else [])
+                         + (["--threads", str(threads)] if threads is not None else []))
     write_json(folder / "robustness.json", {
         "command": command, "models": labels, "reference": reference, "metrics": chosen,
         "seeds": {lab: sorted(r.seed for r in runs if r.label == lab) for lab in labels},

@@ -78,16 +78,34 @@ def choose_metrics(results: list[RunResult], wanted: list[str] | None) -> list[s
     return [monitor if monitor in available else available[0]]
 
 
+def _memo(fn: Any) -> Any:
+    """``fn(W)`` computed once per weight block: AUC and degradation re-read every point of a curve,
+    and intact points are shared by curves, so without it GAP replicates were computed 3-4 times.
+    The key is the block's memory address, shape and sum (the blocks live as long as the bootstrap)."""
+    cache: dict[tuple[int, tuple[int, ...], float], np.ndarray] = {}
+
+    def wrapped(W: np.ndarray) -> np.ndarray:
+        key = (W.__array_interface__["data"][0], W.shape, float(W.sum()))
+        if key not in cache:
+            cache[key] = fn(W)
+        return cache[key]
+
+    return wrapped
+
+
 def bootstrap(results: list[RunResult], metrics: list[str], *, resamples: int, seed: int) -> dict[str, Replicates]:
     """``{model: Replicates}`` over every point, AUC and degradation key (one shared example draw)."""
     curves = curves_of(results)
     per_model: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         fns: dict[str, Any] = {}
+        shared: dict[int, dict[str, Any]] = {}  # one set of functions per distinct prediction arrays
         for point, arrays in r.points.items():
-            all_fns = metric_functions(r.kind, arrays)
+            if id(arrays) not in shared:
+                all_fns = metric_functions(r.kind, arrays)
+                shared[id(arrays)] = {m: _memo(all_fns[m]) for m in metrics}
             for metric in metrics:
-                fns[_key(point.corruption, point.modality, point.level, metric)] = all_fns[metric]
+                fns[_key(point.corruption, point.modality, point.level, metric)] = shared[id(arrays)][metric]
         for (c, m), levels in curves.items():
             w = trapezoid_weights(len(levels))
             for metric in metrics:
