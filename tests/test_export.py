@@ -160,6 +160,10 @@ def test_predict_from_export_matches_predict_from_the_run(tmp_path, fmt):
                  "--top-k", "5"]) == 0
     assert main(["predict", str(exported), "--input", shard, "--out", str(tmp_path / "b.jsonl"), "--format", "jsonl",
                  "--top-k", "5"]) == 0
+    import modalfuse  # the Python API writes what the command line writes
+
+    assert modalfuse.predict(exported, [shard], tmp_path / "c.jsonl", top_k=5, fmt="jsonl") > 0
+    assert (tmp_path / "c.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
     rows_a = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     rows_b = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
     assert len(rows_a) == len(rows_b) > 0
