@@ -180,3 +180,4 @@ def tune_plan(p: Plan, folder: Path, *, trials: int, overrides: list[str], stora
 
 def _study_star(a: tuple) -> dict[str, Any]:
     return _study(*a)
+
