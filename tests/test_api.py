@@ -65,15 +65,15 @@ def test_smoke_checks_a_config_and_writes_nothing(tmp_path, monkeypatch):
 
 
 def test_api_functions_survive_importing_their_submodules():
-    """``modalfuse.predict`` / ``modalfuse.export`` are functions even after the submodules of the
-    same names are imported (which would otherwise rebind the package attributes)."""
-    import modalfuse.export
-    import modalfuse.predict  # noqa: F401
-    from modalfuse.predict import predict as module_predict
+    """``modalfuse.predict`` / ``modalfuse.export`` stay functions when the serving modules that
+    implement them are imported (they live in ``modalfuse.serving``, so nothing rebinds the names)."""
+    import modalfuse.serving.export
+    import modalfuse.serving.predict  # noqa: F401
+    from modalfuse.serving.predict import predict as module_predict
 
     assert callable(modalfuse.predict) and modalfuse.predict.__module__ == "modalfuse.api"
     assert callable(modalfuse.export) and modalfuse.export.__module__ == "modalfuse.api"
-    assert module_predict.__module__ == "modalfuse.predict"
+    assert module_predict.__module__ == "modalfuse.serving.predict"
 
 
 def test_export_and_predict_through_the_api(run, tmp_path):

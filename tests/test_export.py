@@ -12,7 +12,7 @@ import torch
 
 from modalfuse.cli import main
 from modalfuse.errors import UserError
-from modalfuse.export import example_inputs, export_run, load_exported, load_run_model
+from modalfuse.serving.export import example_inputs, export_run, load_exported, load_run_model
 from modalfuse.training.run import train
 
 TOL = 1e-4  # float32 kernels of two runtimes: ~1e-7 seen; 1e-4 is the issue's bar
@@ -93,7 +93,7 @@ def test_torchscript_is_refused_with_the_replacement(tmp_path):
 def test_non_finite_weights_are_not_exported(tmp_path):
     """export itself refuses a model with a NaN weight (the checkpoint loader refuses such a
     checkpoint earlier still), and writes nothing."""
-    from modalfuse.export import export_model
+    from modalfuse.serving.export import export_model
 
     run_dir = _run(tmp_path, YT8M)
     model, modalities, task, _ = load_run_model(run_dir)
@@ -179,8 +179,8 @@ def test_predict_from_export_matches_predict_from_the_run(tmp_path, fmt):
 def test_predict_from_an_export_imports_the_plugins_it_recorded(tmp_path):
     """An exported model records its run's plugin modules; predict imports them (the config it
     carries names their entries) and names one that is missing."""
-    from modalfuse.export import export_model
-    from modalfuse.predict import predict
+    from modalfuse.serving.export import export_model
+    from modalfuse.serving.predict import predict
 
     run_dir = _run(tmp_path, YT8M)
     meta = load_exported(export_run(run_dir, out=tmp_path / "m.pt2")).meta

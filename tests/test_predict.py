@@ -12,7 +12,7 @@ import torch
 
 from modalfuse.cli import main
 from modalfuse.errors import UserError
-from modalfuse.predict import predict
+from modalfuse.serving.predict import predict
 from modalfuse.readers.yt8m import read_video_shard
 from modalfuse.training.run import load_run, train
 

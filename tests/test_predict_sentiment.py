@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modalfuse.predict import predict
+from modalfuse.serving.predict import predict
 from modalfuse.training import load_run, train
 from modalfuse.training.loop import predict_split
 

@@ -113,7 +113,7 @@ class Run:
 
     @cached_property
     def model(self) -> Any:
-        from .export import load_run_model
+        from .serving.export import load_run_model
 
         self.plugins  # noqa: B018
         return load_run_model(self.path)[0]
@@ -288,7 +288,7 @@ def predict(run: Run | str | Path, inputs: list[str], out: str | Path, *, top_k:
     Returns:
         The number of samples predicted.
     """
-    from .predict import predict as _predict
+    from .serving.predict import predict as _predict
 
     return _predict(_as_path(run), [str(i) for i in inputs], out, top_k=top_k, fmt=fmt)
 
@@ -303,7 +303,7 @@ def export(run: Run | str | Path, out: str | Path, fmt: str | None = None) -> Pa
     Returns:
         The written file.
     """
-    from .export import export_run
+    from .serving.export import export_run
 
     return Path(export_run(_as_path(run), fmt=fmt, out=out))
 

@@ -226,7 +226,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import predict
+    from .serving.predict import predict
 
     n = predict(args.run_dir, args.input, args.out, top_k=args.top_k, fmt=args.fmt)
     print(f"wrote {n} predictions to {args.out}")
@@ -302,7 +302,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_run
+    from .serving.export import export_run
 
     print(export_run(args.run_dir, fmt=args.fmt, out=args.out))
     return 0

@@ -27,15 +27,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .datasets.base import ModalitySpec, TaskSpec
-from .errors import DataError, UserError
+from ..datasets.base import ModalitySpec, TaskSpec
+from ..errors import DataError, UserError
 
 FORMATS = ("csv", "jsonl", "kaggle")
 
 
 def _input_sections(data: dict[str, Any], inputs: list[str]) -> list[tuple[str, dict[str, Any], list[str]]]:
     """``(description, data section, splits to read)`` for each read of the inputs."""
-    from .registry import DATASETS
+    from ..registry import DATASETS
 
     name = data["name"]
     fields = DATASETS.info(name)["params"].model_fields
@@ -44,7 +44,7 @@ def _input_sections(data: dict[str, Any], inputs: list[str]) -> list[tuple[str, 
         raise UserError(f"--input {missing[0]}: file not found")
     # Each file must be of a format the run's dataset reads: say what the file is and what the model
     # reads, rather than failing somewhere inside the wrong reader.
-    from .readers.registry import check_input, formats_read_by
+    from ..readers.registry import check_input, formats_read_by
 
     reader_dataset = "packed" if name == "mosi" else name
     if formats_read_by(reader_dataset):  # datasets that read no files get the message below
@@ -105,11 +105,11 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
     Returns:
         The number of samples predicted.
     """
-    from . import plugins
-    from .config import build_config
-    from .datasets import build_data
-    from .datasets.loader import eval_batches
-    from .training.runfolder import atomic_write_text
+    from .. import plugins
+    from ..config import build_config
+    from ..datasets import build_data
+    from ..datasets.loader import eval_batches
+    from ..training.runfolder import atomic_write_text
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
@@ -155,7 +155,7 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
             if ds is None:
                 continue
             if normalization and section.get("normalize") is False:
-                from .datasets.sentiment import apply_normalization
+                from ..datasets.sentiment import apply_normalization
 
                 apply_normalization(ds, normalization)
             with torch.no_grad():

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .datasets.base import ModalitySpec, TaskSpec
-from . import plugins
-from .errors import UserError, missing_extra
+from ..datasets.base import ModalitySpec, TaskSpec
+from .. import plugins
+from ..errors import UserError, missing_extra
 
 FORMATS = ("pt2", "onnx")
 SUFFIXES = {".pt2": "pt2", ".onnx": "onnx"}
@@ -140,7 +140,7 @@ def export_model(model: nn.Module, modalities: dict[str, ModalitySpec], task: Ta
         "class_names": list(task.class_names) if task.class_names else None,
         **(extra or {}),
     }
-    from .training.runfolder import atomic_write
+    from ..training.runfolder import atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
     # Traced with autograd on: under no_grad, eval-mode transformer layers and attention take
@@ -200,7 +200,7 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[nn.Mo
     Returns:
         ``(model, modalities, task, config)``, the model on CPU in eval mode.
     """
-    from .training.run import read_checkpoint, restore_model
+    from ..training.run import read_checkpoint, restore_model
 
     run_dir = Path(run_dir)
     info_path = run_dir / "data.json"
