@@ -42,6 +42,12 @@ def _add_set(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                   help="when another process holds the folder's lock, wait up to SECONDS for it (inf: for ever) "
+                        "instead of stopping at once (default: $MODALFUSE_LOCK_WAIT, else 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
     from .plugins import ENTRY_POINT_GROUP, ENV_VAR
@@ -60,9 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train one model from a config (a YAML file or a preset name)")
-    p.add_argument("config", help="config YAML path or preset name (see `modalfuse list presets`)")
+    p.add_argument("config", nargs="?", default=None,
+                   help="config YAML path or preset name (see `modalfuse list presets`); optional with --resume, "
+                        "which uses the run's own config")
     _add_set(p)
     p.add_argument("--out", default="runs", help="folder that receives the new run folder")
+    _add_wait(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint; --set may then change only "
                    "train.threads, train.progress, train.num_workers and train.device")
     p.add_argument("--smoke", action="store_true",
@@ -92,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=None, help="seeds per model (default: the preset's)")
     p.add_argument("--out", default=None, help="comparison folder (default: runs/compare-<name>)")
     _add_set(p)
+    _add_wait(p)
     p.add_argument("--jobs", default="auto", metavar="N|auto",
                    help="runs trained at once, one process and one CPU thread each (default auto: the CPU cores "
                         "available); results are identical to --jobs 1")
@@ -173,6 +183,8 @@ def _print_metrics(metrics: dict, indent: str = "") -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.config is None and not args.resume:
+        raise UserError("train needs a CONFIG (a YAML file or a preset name), or --resume RUN_DIR")
     if args.smoke:
         from .api import smoke
 
@@ -363,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"modalfuse {args.command}: error: {line}", file=sys.stderr)
         return code
 
+    if getattr(args, "wait", None) is not None:
+        # the folder locks read it (training.runfolder.folder_lock); here, in subprocesses too
+        os.environ["MODALFUSE_LOCK_WAIT"] = str(args.wait)
     try:
         _import_plugins(args.imports)
         return COMMANDS[args.command](args)
