@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--keep", default=None, help="keep the two comparison folders under this folder")
     args = ap.parse_args()
-    from modalfuse.compare import DEFAULT_PRESET, default_jobs
+    from modalfuse.comparison import DEFAULT_PRESET, default_jobs
 
     preset = args.preset or DEFAULT_PRESET
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="compare-jobs-"))

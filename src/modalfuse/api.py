@@ -322,7 +322,7 @@ def compare(configs: list[str] | str | None = None, *, seeds: int | None = None,
     Returns:
         The ``Comparison`` (runs, summary rows, report path).
     """
-    from .compare import compare as _compare
+    from .comparison import compare as _compare
 
     if isinstance(configs, str):
         configs = [configs]

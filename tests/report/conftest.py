@@ -32,7 +32,7 @@ def tiny_preset_path(base: Path) -> Path:
 
 
 def tiny_compare_folder(base: Path, preset: Path) -> Path:
-    from modalfuse.compare import compare
+    from modalfuse.comparison import compare
 
     out = base / "compare" / "tiny"
     compare([str(preset)], out=str(out), stream=io.StringIO())

@@ -231,7 +231,7 @@ def test_resume_refuses_a_config_other_than_the_runs(tmp_path):
 
 
 def test_compare_refuses_a_comparison_folder_in_use(tmp_path):
-    from modalfuse.compare.runner import compare
+    from modalfuse.comparison.runner import compare
 
     out = tmp_path / "cmp"
     with folder_lock(out):

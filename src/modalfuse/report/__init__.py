@@ -1,5 +1,5 @@
 """Reports: read run folders, write report files (``render_report``); nothing else. Training and
-analysing runs is ``modalfuse.compare`` and ``modalfuse.analysis``."""
+analysing runs is ``modalfuse.comparison`` and ``modalfuse.analysis``."""
 
 from __future__ import annotations
 

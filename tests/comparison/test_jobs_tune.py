@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from modalfuse.compare import compare, plan
-from modalfuse.compare.progress import Progress
+from modalfuse.comparison import compare, plan
+from modalfuse.comparison.progress import Progress
 from modalfuse.errors import UserError
 
 TIMING = {"train_seconds", "inference_samples_per_s", "flops_per_sample", "peak_memory_mb"}
@@ -87,3 +87,11 @@ def test_cli_jobs_must_be_a_count_or_auto(capsys) -> None:
     assert main(["compare", "synthetic", "--jobs", "many"]) == 2
     assert "--jobs 'many': expected a number of processes or 'auto'" in capsys.readouterr().err
     assert main(["compare", "synthetic", "--jobs", "0"]) == 2
+
+
+def test_the_library_function_compare_survives_importing_the_package() -> None:
+    """The package is ``modalfuse.comparison``: importing it never rebinds ``modalfuse.compare``."""
+    import modalfuse
+    import modalfuse.comparison.runner  # noqa: F401
+
+    assert callable(modalfuse.compare) and modalfuse.compare.__module__ == "modalfuse.api"

@@ -13,7 +13,7 @@ import pytest
 
 from modalfuse.config import build_config
 from modalfuse.errors import ConfigError, UserError
-from modalfuse.compare import compare, plan
+from modalfuse.comparison import compare, plan
 from modalfuse.listing import compare_preset_names
 
 TIMING = {"train_seconds", "inference_samples_per_s"}  # wall-clock numbers differ between any two runs
@@ -103,7 +103,7 @@ def test_interrupted_comparison_resumes_to_the_same_report(tiny_preset: Path, ti
 
 
 def test_unfinished_run_without_checkpoint_restarts_cleanly(tiny_preset: Path, tmp_path: Path) -> None:
-    from modalfuse.compare.runner import _state
+    from modalfuse.comparison.runner import _state
 
     spec = plan([str(tiny_preset)]).runs[0]
     folder = tmp_path / spec.name

@@ -1,4 +1,5 @@
-"""Comparisons: a preset becomes a plan of runs (``plan``), every run is trained and analysed,
+"""Comparisons (``modalfuse.comparison``; not ``modalfuse.compare``, which is the library function):
+a preset becomes a plan of runs (``plan``), every run is trained and analysed,
 in parallel when asked (``runner``), optionally after an equal-budget hyperparameter search
 (``tune``), and the report is rendered from the run folders (``modalfuse.report``)."""
 
