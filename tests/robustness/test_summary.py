@@ -47,3 +47,11 @@ def test_a_planted_difference_in_degradation_is_found_and_equal_models_are_indis
     auc = 0.25 * points["0"] + 0.5 * points["0.5"] + 0.25 * points["1"]
     assert f["auc"] == pytest.approx(auc) and f["degradation"] == pytest.approx(points["0"] - auc)
     assert f["degradation_ci_low"] <= f["degradation"] <= f["degradation_ci_high"]
+
+
+def test_enough_resamples_for_holm_to_reach_significance():
+    from modalfuse.robustness.summary import auto_resamples
+
+    for m in (1, 16, 48, 72):
+        b = auto_resamples(m)
+        assert b >= 1000 and m * 2 / (b + 1) < 0.05  # the smallest attainable p, Holm-adjusted

@@ -29,7 +29,7 @@ __all__ = ["ALL", "CORRUPTIONS", "Corruption", "ROBUSTNESS_DIR", "parse_spec", "
 
 def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: list[str] | None = None,
                modalities: list[str] | None = None, reference: str | None = None, metrics: list[str] | None = None,
-               seed: int = 0, resamples: int = 1000, batch_size: int = 1024, device: str | None = None,
+               seed: int = 0, resamples: int | None = None, batch_size: int = 1024, device: str | None = None,
                threads: int | None = None, log: Any = print) -> Path:
     """Evaluate runs under corruptions and write the robustness folder.
 
@@ -42,7 +42,8 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
         reference: the model verdicts compare with (default: the report's, the best unimodal model).
         metrics: bootstrappable metrics (default: the runs' monitored metric).
         seed: the corruption and bootstrap seed.
-        resamples: bootstrap replicates.
+        resamples: bootstrap replicates (default: ``summary.auto_resamples``, enough for Holm over
+            every comparison to reach significance).
         batch_size: the evaluation batch (the same for every model: draws are per batch).
         device: ``cpu``/``cuda`` (default: CUDA when present).
         threads: CPU threads for torch (``None``: torch's default; 1 is fastest for small models on
@@ -59,7 +60,8 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
     from ..report.runs import by_label, collect, monitor_of, report_split
     from ..training.runfolder import atomic_write, write_json
     from .evaluate import Plan, evaluate_runs
-    from .summary import AUC_COLUMNS, POINT_COLUMNS, auc_rows, bootstrap, choose_metrics, csv_text, plot_curves, point_rows
+    from .summary import (AUC_COLUMNS, POINT_COLUMNS, auc_rows, auto_resamples, bootstrap, choose_metrics, csv_text,
+                          curves_of, plot_curves, point_rows)
 
     t_start = time.perf_counter()
     if threads is not None:
@@ -68,7 +70,7 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
         import torch
 
         torch.set_num_threads(threads)
-    if resamples < 100:
+    if resamples is not None and resamples < 100:
         raise UserError(f"--resamples {resamples}: expected at least 100 (percentile intervals need them)")
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: expected at least 1")
@@ -94,6 +96,8 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
                                   device=device, log=log)
     chosen = choose_metrics(results, metrics)
     t_boot = time.perf_counter()
+    if resamples is None:
+        resamples = auto_resamples(len(curves_of(results)) * (len(labels) - 1))
     reps = bootstrap(results, chosen, resamples=resamples, seed=seed)
     points, aucs = point_rows(reps, results, chosen), auc_rows(reps, results, chosen, reference)
     boot_seconds = time.perf_counter() - t_boot
@@ -112,7 +116,8 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
                          + sum((["--modality", m] for m in modalities or []), [])
                          + sum((["--metric", m] for m in metrics or []), [])
                          + (["--reference", reference] if reference else []) + (["--seed", str(seed)] if seed else [])
-                         + (["--resamples", str(resamples)] if resamples != 1000 else [])
+                         + (["--resamples", str(resamples)] if resamples != auto_resamples(
+                             len(curves_of(results)) * (len(labels) - 1)) else [])
                          + (["--batch-size", str(batch_size)] if batch_size != 1024 else [])
                          + (["--threads", str(threads)] if threads is not None else []))
     write_json(folder / "robustness.json", {
