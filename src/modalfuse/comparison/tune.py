@@ -5,8 +5,8 @@ The search space is declared per comparison preset, under ``tune:`` (config key 
 
     tune:
       train.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}   # float (log scale)
-      model.dropout: {low: 0.0, high: 0.5}                           # float
-      model.head_hidden: {choices: [[64], [128], [256, 128]]}        # categorical
+      model.head.dropout: {low: 0.0, high: 0.5}                      # float
+      model.head.hidden_dims: {choices: [[64], [128], [256, 128]]}   # categorical
 
 Each model's study is an Optuna study (``optuna`` is the ``[tune]`` extra) named
 ``<comparison>-<model>``, sampled by a seeded TPE sampler (seed 0, the same for every model), in
