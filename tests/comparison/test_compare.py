@@ -28,7 +28,7 @@ def test_shipped_compare_presets_build(name: str) -> None:
         cfg = build_config(run.raw)
         assert cfg.train.seed == run.seed
     first_line = (Path(__file__).resolve().parents[2] / "configs" / "compare" / f"{name}.yaml").read_text().splitlines()[0]
-    assert first_line == f"# modalfuse compare {name}" or first_line.startswith(f"# modalfuse compare {name} --set")
+    assert first_line == f"# modalfuse compare {name}" or first_line.startswith(f"# modalfuse compare {name} --")
 
 
 def test_plan_seeds_and_errors(tiny_preset: Path) -> None:
