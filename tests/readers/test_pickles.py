@@ -226,3 +226,23 @@ def test_huge_length_field_does_not_allocate_it(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 50 * 2**20
+
+
+def test_a_length_field_longer_than_the_file_allocates_nothing(tmp_path) -> None:
+    """CPython's unpickler allocates a BINBYTES buffer of the declared length before reading it: a
+    5-byte file declaring 64 MB cost 64 MB (found by the fuzz test in CI). Lengths are checked first."""
+    import tracemalloc
+
+    from modalfuse.errors import DataError
+    from modalfuse.readers.pickles import read_sentiment_pickle
+
+    path = tmp_path / "short.pkl"
+    path.write_bytes(b"B\x00\x00\x00\x04")  # BINBYTES, length 2**26, no data
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="expected 67108864 bytes"):
+            read_sentiment_pickle(str(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20

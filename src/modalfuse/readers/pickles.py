@@ -245,6 +245,21 @@ class _Capped:
         return data
 
 
+def _check_lengths(f: Any, path: str) -> None:
+    """Walk the opcodes once, reading every length-prefixed argument through ``_Capped``, before
+    unpickling: CPython's unpickler allocates a ``BINBYTES``/``BINUNICODE`` buffer of the declared
+    length before it reads (a 5-byte file declaring 64 MB allocated 64 MB), so a length longer than
+    the rest of the file must be refused first. Costs one extra read of the file, one argument in
+    memory at a time."""
+    import pickletools
+
+    try:
+        for _ in pickletools.genops(_Capped(f)):
+            pass
+    except ValueError as e:  # genops: "expected N bytes in a ..., but only M remain", unknown opcodes
+        raise DataError(f"{path}: not a readable pickle ({str(e)[:160]})") from None
+
+
 class _Restricted(pickle.Unpickler):
     def __init__(self, file: Any, path: str) -> None:
         super().__init__(file, encoding="latin1")  # latin1: Python 2 pickles of numpy arrays
@@ -322,6 +337,8 @@ def safe_load(path: str | Path) -> Any:
         raise DataError(f"{path}: file not found")
     try:
         with open(path, "rb") as f:
+            _check_lengths(f, path)
+            f.seek(0)
             data = _Restricted(_Capped(f), path).load()
             return _resolve(data, {})
     except DataError as e:
