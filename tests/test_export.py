@@ -50,6 +50,7 @@ def _reference(run_dir: Path, batch: int = 7) -> tuple[dict, dict, np.ndarray]:
     return features, masks, logits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["pt2", "onnx"])
 @pytest.mark.parametrize("cfg", [SENTIMENT, YT8M], ids=["sentiment-transformer-attention", "yt8m-attend-fusion"])
 def test_export_matches_pytorch(tmp_path, cfg, fmt):
@@ -68,6 +69,7 @@ def test_export_matches_pytorch(tmp_path, cfg, fmt):
     assert np.abs(got - expected).max() <= TOL
 
 
+@pytest.mark.slow
 def test_pt2_is_a_plain_torch_export_program_carrying_its_inputs(tmp_path):
     """Anyone can load the .pt2 with torch alone; its extra file says which input is which."""
     run_dir = _run(tmp_path, SENTIMENT)
@@ -139,6 +141,7 @@ def test_cli_export_and_errors(tmp_path, capsys):
     assert "not a finished run folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["pt2", "onnx"])
 def test_predict_from_export_matches_predict_from_the_run(tmp_path, fmt):
     """`modalfuse predict model.pt2|model.onnx` gives the run folder's top-k, scores within 1e-4,
@@ -176,6 +179,7 @@ def test_predict_from_export_matches_predict_from_the_run(tmp_path, fmt):
             assert [p["name"] for p in a["predictions"]] == [p["name"] for p in b["predictions"]]
 
 
+@pytest.mark.slow
 def test_predict_from_an_export_imports_the_plugins_it_recorded(tmp_path):
     """An exported model records its run's plugin modules; predict imports them (the config it
     carries names their entries) and names one that is missing."""

@@ -95,6 +95,7 @@ def _cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None)
                           cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_entry_point_group_and_environment_variable(tmp_path):
     """An installed distribution's `modalfuse.plugins` entry point (a dist-info folder on the path,
     as pip leaves it) and MODALFUSE_PLUGINS both load a plugin."""

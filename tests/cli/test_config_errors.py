@@ -18,6 +18,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "modalfuse", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_misspelt_key_exits_2_with_one_line_naming_it_and_the_valid_keys():
     r = _cli("train", SYNTHETIC, "--set", "train.lerning_rate=1")
     assert r.returncode == 2
@@ -64,6 +65,7 @@ def test_unknown_dataset_name_lists_the_known_ones():
         build_config(raw)
 
 
+@pytest.mark.slow
 def test_list_commands_print_registered_entries():
     r = _cli("list", "datasets")
     assert r.returncode == 0 and "synthetic" in r.stdout

@@ -54,6 +54,7 @@ def _metric_rows(folder: Path) -> list[dict[str, str]]:
         return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_interrupted_comparison_resumes_to_the_same_report(tiny_preset: Path, tiny_compare: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGINT in the middle of the second run's second epoch; re-running continues from there."""

@@ -43,6 +43,7 @@ def test_paper_presets_have_the_paper_sizes() -> None:
     assert af <= late / 4
 
 
+@pytest.mark.slow
 def test_list_models_prints_each_presets_exact_size() -> None:
     out = subprocess.run([sys.executable, "-m", "modalfuse", "list", "models", "--task", "yt8m"],
                          capture_output=True, text=True, check=True).stdout

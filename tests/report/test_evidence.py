@@ -64,6 +64,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_verdicts_baselines_and_warnings(runs: tuple[Path, list[Path]], tmp_path: Path) -> None:
     root, folders = runs
     report = Path(render_report([str(f) for f in folders], out=str(tmp_path / "rep"), resamples=500))

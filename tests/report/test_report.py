@@ -157,6 +157,7 @@ def test_comparisons_csv_and_verdicts(tiny_compare: Path) -> None:
     assert float(base["majority class"]["accuracy"]) == pytest.approx(counts[np.bincount(train).argmax()] / counts.sum())
 
 
+@pytest.mark.slow
 def test_reference_option_and_unknown_reference(tiny_compare: Path, tmp_path: Path) -> None:
     render_report([str(tiny_compare)], out=str(tmp_path / "r"), reference="attention", resamples=200)
     rows = _rows(tmp_path / "r" / "comparisons.csv")
