@@ -31,7 +31,8 @@ def read_tfrecord_framing(path: str) -> None:
 
 def read_yt8m_records(path: str) -> None:
     from modalfuse.readers.tfrecord import read_records
-    from modalfuse.readers.yt8m import decode_record, inspect_tfrecords, read_video_shard
+    from modalfuse.readers.yt8m import decode_record, read_video_shard
+    from modalfuse.readers.yt8m_inspect import inspect_tfrecords
 
     read_video_shard(path)  # the fast batch parser (falls back to the general one per record)
     for i, data in enumerate(read_records(path)):

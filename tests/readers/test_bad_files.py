@@ -15,7 +15,8 @@ from modalfuse.readers.formats import sniff_format
 from modalfuse.readers.packed import FORMAT, PackedDataset, inspect_packed
 from modalfuse.readers.registry import check_input, detect, formats_read_by, inspect_files
 from modalfuse.readers.tfrecord import TFRecordWriter
-from modalfuse.readers.yt8m import decode_record, inspect_tfrecords, parse_video_records
+from modalfuse.readers.yt8m import decode_record, parse_video_records
+from modalfuse.readers.yt8m_inspect import inspect_tfrecords
 
 
 def _packed(path, *, offsets=(0, 2, 5), modalities='["text"]', ids=True, labels=None):

@@ -13,7 +13,8 @@ import pytest
 from modalfuse.errors import DataError
 from modalfuse.readers.example import encode_example, encode_sequence_example
 from modalfuse.readers.tfrecord import ReadStats, TFRecordWriter, masked_crc, read_records
-from modalfuse.readers.yt8m import decode_record, dequantize, inspect_tfrecords, read_video_shard, read_video_shards
+from modalfuse.readers.yt8m import decode_record, dequantize, read_video_shard, read_video_shards
+from modalfuse.readers.yt8m_inspect import inspect_tfrecords
 
 BUNDLED = resources.files("modalfuse") / "data_files" / "yt8m"
 

@@ -18,7 +18,7 @@ from .csd import inspect_csd
 from .formats import sniff_format
 from .packed import inspect_packed
 from .pickles import inspect_pickle
-from .yt8m import inspect_tfrecords
+from .yt8m_inspect import inspect_tfrecords
 
 Inspector = Callable[..., None]  # (paths, *, jsonl, limit, out, vocabulary) -> None
 
