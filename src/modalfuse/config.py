@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import ConfigError, closest
+from .errors import ConfigError, closest, require_file
 
 
 class Params(BaseModel):
@@ -160,10 +160,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         ConfigError: missing, unreadable, not UTF-8, invalid YAML, or not a mapping of sections.
     """
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory, expected a YAML config file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    require_file(path, "a YAML config file", "config file not found", ConfigError)
     try:
         data = path.read_bytes()
     except OSError as e:

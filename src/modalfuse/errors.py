@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -22,6 +23,17 @@ class DataError(UserError):
 
 class ConfigError(UserError):
     """A config key or value is invalid."""
+
+
+def require_file(path: str | Path, expected: str, missing: str = "file not found",
+                 error: type[UserError] = DataError) -> None:
+    """Raise ``error`` naming ``path`` when it is a directory (``expected`` says what was wanted) or
+    does not exist (``missing``); the one check every reader, loader and config runs before opening."""
+    p = Path(path)
+    if p.is_dir():
+        raise error(f"{path}: is a directory, expected {expected}")
+    if not p.is_file():
+        raise error(f"{path}: {missing}")
 
 
 def closest(name: str, choices: Iterable[str]) -> str:

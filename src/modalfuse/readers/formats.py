@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, require_file
 from .hdf5 import HDF5_SIGNATURE, open_hdf5
 
 
@@ -58,11 +58,7 @@ def _hdf5_kind(path: str) -> str | None:
 
 
 def _head(path: str) -> bytes:
-    p = Path(path)
-    if p.is_dir():
-        raise DataError(f"{path}: is a directory, expected a data file")
-    if not p.is_file():
-        raise DataError(f"{path}: file not found")
+    require_file(path, "a data file")
     try:
         with open(path, "rb") as f:
             return f.read(16)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
+from ..errors import DataError, require_file
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -15,11 +14,7 @@ def open_hdf5(path: str, what: str) -> Any:
     permissions, truncated or not HDF5)."""
     import h5py
 
-    p = Path(path)
-    if p.is_dir():
-        raise DataError(f"{path}: is a directory, expected {what}")
-    if not p.is_file():
-        raise DataError(f"{path}: file not found")
+    require_file(path, what)
     try:
         return h5py.File(path, "r")
     except PermissionError:

@@ -40,7 +40,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, require_file
 from .jsonl import json_line
 
 SPLITS = ("train", "valid", "test")
@@ -330,11 +330,7 @@ def safe_load(path: str | Path) -> Any:
             array pieces.
     """
     path = str(path)
-    p = Path(path)
-    if p.is_dir():
-        raise DataError(f"{path}: is a directory, expected a pickle file")
-    if not p.is_file():
-        raise DataError(f"{path}: file not found")
+    require_file(path, "a pickle file")
     try:
         with open(path, "rb") as f:
             _check_lengths(f, path)

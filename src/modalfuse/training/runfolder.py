@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import yaml
 
-from ..errors import DataError, UserError
+from ..errors import DataError, UserError, require_file
 
 log = logging.getLogger("modalfuse")
 
@@ -334,10 +334,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
             missing a key, or holding non-finite weights.
     """
     path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a checkpoint file")
-    if not path.is_file():
-        raise DataError(f"{path}: checkpoint not found")
+    require_file(path, "a checkpoint file", "checkpoint not found")
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except PermissionError:
