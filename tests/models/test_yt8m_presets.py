@@ -104,3 +104,39 @@ def test_a_small_attend_fusion_learns_a_multilabel_rule() -> None:
     finally:
         torch.set_num_threads(threads)
     assert loss.item() < 0.5 * math.log(2)
+
+
+def test_modality_tokens_let_each_modality_read_the_other_and_keep_the_concat_layout() -> None:
+    from modalfuse.models.fusions.basic import AttendFusion
+
+    torch.manual_seed(0)
+    dims = {"audio": 8, "rgb": 12}
+    x = {"audio": torch.randn(5, 8), "rgb": torch.randn(5, 12)}
+    moved = dict(x, audio=x["audio"] + 1)
+    across = AttendFusion(dims, tokens_from="modality", token_dim=8, heads=2, dropout=0.0).eval()
+    within = AttendFusion(dims, tokens=2, heads=2, dropout=0.0).eval()
+    out = across(x)
+    assert out.state.shape == (5, 20) and across.parts == {"audio": 8, "rgb": 12}
+    assert out.attention.shape == (5, 1, 2, 2)
+    torch.testing.assert_close(out.attention.sum(-1), torch.ones(5, 1, 2))
+    # the rgb slice (after audio's 8 dims) changes with the audio input only when attention crosses modalities
+    assert not torch.allclose(across(moved).state[:, 8:], out.state[:, 8:])
+    torch.testing.assert_close(within(moved).state[:, 8:], within(x).state[:, 8:])
+    out.state.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in across.parameters())
+
+
+def test_modality_tokens_need_two_modalities_as_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"model.fusion.*2 or more"):
+        build_model({"name": "fusion", "modalities": ["rgb"], "encoder": {"name": "mlp", "hidden_dims": [16]},
+                     "fusion": {"name": "attend", "tokens_from": "modality", "token_dim": 8, "heads": 2}},
+                    MODS, TaskSpec("multilabel", 5))
+
+
+def test_the_design_variants_differ_from_the_preset_only_in_the_fusion() -> None:
+    base = load_config(PRESET_DIR / "yt8m" / "attend-fusion.yaml")
+    for name in ("attend-fusion-modality", "attend-fusion-none"):
+        cfg = load_config(PRESET_DIR / "yt8m" / f"{name}.yaml")
+        assert cfg.model["fusion"] != base.model["fusion"]
+        assert {k: v for k, v in cfg.model.items() if k != "fusion"} == {k: v for k, v in base.model.items() if k != "fusion"}
+        assert cfg.train == base.train

@@ -203,6 +203,34 @@ class TokenSelfAttention(nn.Module):
         return self.final_norm(h).reshape(x.shape[0], -1), weights
 
 
+class ModalityTokenAttention(nn.Module):
+    """One token per modality, mixed by self-attention across the modalities (every modality attends
+    to every other: audio <-> rgb), added back to each modality's state.
+
+    Each state ``[B, H_m]`` is projected to one token of ``token_dim`` dims; the ``M`` tokens go
+    through ``TokenSelfAttention`` (whose position embedding is here a learned modality embedding);
+    each mixed token is projected back to ``H_m`` and added to its state, so the output keeps the
+    states' layout and widths ``[B, sum(H_m)]``.
+    """
+
+    def __init__(self, input_dims: list[int], token_dim: int, heads: int, layers: int, ffn_mult: int,
+                 dropout: float, final_norm: bool = False) -> None:
+        super().__init__()
+        self.dims = list(input_dims)
+        self.down = nn.ModuleList(nn.Linear(h, token_dim) for h in self.dims)
+        self.mixer = TokenSelfAttention(len(self.dims) * token_dim, len(self.dims), heads, layers, ffn_mult, dropout,
+                                        final_norm)
+        self.up = nn.ModuleList(nn.Linear(token_dim, h) for h in self.dims)
+        self.output_dim = sum(self.dims)
+
+    def forward(self, vectors: list[Tensor]) -> tuple[Tensor, Tensor]:
+        """``M`` vectors ``[B, H_m]`` -> (``[B, sum(H_m)]``, head-averaged weights ``[B, M, M]``)."""
+        tokens = torch.cat([down(v) for down, v in zip(self.down, vectors)], -1)
+        mixed, weights = self.mixer(tokens)
+        parts = mixed.view(mixed.shape[0], len(self.dims), -1).unbind(1)
+        return torch.cat([v + up(t) for v, up, t in zip(vectors, self.up, parts)], -1), weights
+
+
 class CrossModalBlock(nn.Module):
     """Pre-norm block: ``q + CrossAttn(LN(q), LN(kv))``, then ``+ FF(LN(.))``."""
 

@@ -5,12 +5,14 @@ and per-modality token attention followed by concatenation (Attend-Fusion). Late
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
 from ...registry import FUSIONS
 from ...schema import NonNegInt, PosInt, Prob
-from ..blocks import TokenSelfAttention, as_vector
+from ..blocks import ModalityTokenAttention, TokenSelfAttention, as_vector
 from . import FusionOutput
 
 
@@ -101,33 +103,54 @@ FUSIONS.register("attention-uniform", description="ablation: attention fusion wi
 @FUSIONS.register("attend", description="Attend-Fusion: self-attention over tokens cut from each modality's state, then concatenation",
                   citation="Awan et al. 2024, Attend-Fusion")
 class AttendFusion(nn.Module):
-    """Per modality, the state ``[B, H_m]`` is cut into ``tokens`` tokens of ``H_m / tokens`` dims
-    (plus a learned position embedding) and mixed by pre-norm self-attention
-    (``blocks.TokenSelfAttention``); the attended states are concatenated: ``[B, sum(H_m)]``.
+    """What the attention attends over is ``tokens_from``:
 
-    A video-level vector has no time axis, so each token is a learned group of the branch's
-    features; attention re-weights the groups per video at ``4 d^2`` weights per layer where a dense
-    layer of the same width costs ``(T d)^2``.
+    - ``projection`` (the ``yt8m/attend-fusion`` preset): per modality, the state ``[B, H_m]`` is cut
+      into ``tokens`` tokens of ``H_m / tokens`` dims (plus a learned position embedding) and mixed
+      by pre-norm self-attention (``blocks.TokenSelfAttention``). A video-level vector has no time
+      axis, so each token is a learned group of the branch's features; attention re-weights the
+      groups per video at ``4 d^2`` weights per layer where a dense layer of the same width costs
+      ``(T d)^2``.
+    - ``modality``: one token of ``token_dim`` dims per modality, projected from its state, and
+      attention across the modalities (audio <-> rgb); each mixed token is projected back and added
+      to its state (``blocks.ModalityTokenAttention``).
+
+    Either way the attended states are concatenated: ``[B, sum(H_m)]``.
 
     Args:
-        tokens: tokens per modality (each ``H_m`` must divide by it, and the token size by ``heads``).
+        tokens_from: ``projection`` or ``modality`` (above).
+        tokens: tokens per modality with ``projection`` (each ``H_m`` must divide by it, and the
+            token size by ``heads``).
+        token_dim: the token size with ``modality`` (must divide by ``heads``).
         heads, layers, ffn_mult: attention heads, stacked blocks, feed-forward width multiple (0: none).
         dropout: inside the attention blocks.
         final_norm: LayerNorm on each output token.
         attention: ``False`` removes the attention at matched widths (the Attend-Fusion paper's
             first ablation; registered as ``attend-none``): the states are concatenated as they are.
 
-    Returns ``attention`` ``[B, M, T, T]``: each modality's last-layer weights, averaged over heads.
+    Returns ``attention``, the last layer's weights averaged over heads: ``[B, M, T, T]`` (each
+    modality's tokens) with ``projection``, ``[B, 1, M, M]`` (across modalities) with ``modality``.
     """
 
     def __init__(self, input_dims: dict[str, int], sequence: dict[str, bool] | None = None, tokens: PosInt = 8,
                  heads: PosInt = 4, layers: PosInt = 1, ffn_mult: NonNegInt = 2, dropout: Prob = 0.1,
-                 final_norm: bool = False, attention: bool = True) -> None:
+                 final_norm: bool = False, attention: bool = True,
+                 tokens_from: Literal["projection", "modality"] = "projection", token_dim: PosInt = 256) -> None:
         super().__init__()
         self.order = sorted(input_dims)
-        self.blocks = nn.ModuleDict({
-            m: TokenSelfAttention(input_dims[m], tokens, heads, layers, ffn_mult, dropout, final_norm)
-            for m in self.order}) if attention else None
+        self.blocks = self.across = None
+        if attention and tokens_from == "modality":
+            if len(self.order) < 2:
+                raise ValueError(f"tokens_from=modality attends across modalities and needs 2 or more, got "
+                                 f"{len(self.order)}; use tokens_from=projection for one modality")
+            if token_dim % heads:
+                raise ValueError(f"token_dim={token_dim} must divide by heads={heads}")
+            self.across = ModalityTokenAttention([input_dims[m] for m in self.order], token_dim, heads, layers,
+                                                 ffn_mult, dropout, final_norm)
+        elif attention:
+            self.blocks = nn.ModuleDict({
+                m: TokenSelfAttention(input_dims[m], tokens, heads, layers, ffn_mult, dropout, final_norm)
+                for m in self.order})
         self.output_dim = sum(input_dims.values())
         # Same layout as concat: the attended states side by side, one slice per modality.
         self.parts = {m: input_dims[m] for m in self.order}
@@ -135,6 +158,9 @@ class AttendFusion(nn.Module):
     def forward(self, states: dict[str, Tensor], masks: dict[str, Tensor | None] | None = None) -> FusionOutput:
         masks = masks or {}
         vectors = [as_vector(states[m], masks.get(m)) for m in self.order]
+        if self.across is not None:
+            state, weights = self.across(vectors)
+            return FusionOutput(state, weights.unsqueeze(1))
         if self.blocks is None:
             return FusionOutput(torch.cat(vectors, -1))
         outs, weights = zip(*(self.blocks[m](v) for m, v in zip(self.order, vectors)))
