@@ -2,7 +2,8 @@
 
     python bench/yt8m_scaling.py [--data ../shared/data/yt8m/video] [--out runs/yt8m-scaling]
         [--models logistic fc-early moe] [--sizes 1000 2000 4000 8000 16000 all] [--seeds 3] [--jobs 2]
-        [--sizes-for MODEL=N,N,...] [--seeds-for MODEL=N] [--analyse-only] [--bootstrap 500]
+        [--sizes-for MODEL=N,N,...] [--seeds-for MODEL=N] [--reuse COMPARISON_DIR ...]
+        [--analyse-only] [--bootstrap 500]
 
 Protocol (docs/results_yt8m.md): shards 0000-0089 train, 0090-0094 validate, 0095-0099 test. Each
 model trains on the first N videos of one seeded permutation of the training split
@@ -12,7 +13,11 @@ is the same for every training seed. Schedule: the short one of the YouTube-8M t
 
 Training: ``modalfuse train`` subprocesses, ``--jobs`` at a time, seed-major (every model's curve for
 seed 0 first), niced; a run folder already finished is reused and an unfinished one is resumed, so
-re-running the command continues the study. Run folders: ``OUT/<model>/n<N>/``.
+re-running the command continues the study. Run folders: ``OUT/<model>/n<N>/``. ``--reuse DIR``
+takes the finished runs of a ``modalfuse compare`` folder (``DIR/runs/<label>-seed<k>``, trained on this
+split with this schedule, e.g. ``compare yt8m-100-short`` for the full training set or
+``compare yt8m-paper-4k`` for 4,000 videos) as points of model ``<label>`` at their training size,
+and does not train those (model, size, seed) again.
 
 Analysis (also ``--analyse-only``): every finished run's best checkpoint scores the test split; the
 GAP per (model, N) is the mean over seeds. The interval at each N and the fit's uncertainty come from
@@ -61,8 +66,28 @@ def _finished(run: Path) -> bool:
     return (run / "metrics.json").is_file() and (run / "run.json").is_file()
 
 
+def _size_key(run: Path) -> str:
+    """A run's training size as the grid names it: ``data.train_limit`` or ``all``."""
+    import yaml
+
+    limit = (yaml.safe_load((run / "config.yaml").read_text()).get("data") or {}).get("train_limit")
+    return str(limit) if limit else "all"
+
+
+def _reused(args: argparse.Namespace) -> dict[tuple[str, str], list[Path]]:
+    """Finished runs of the ``--reuse`` comparison folders: (model label, size key) -> run folders."""
+    out: dict[tuple[str, str], list[Path]] = {}
+    for folder in args.reuse:
+        for run in sorted((Path(folder) / "runs").glob("*-seed*")):
+            if _finished(run):
+                out.setdefault((run.name.rsplit("-seed", 1)[0], _size_key(run)), []).append(run)
+    return out
+
+
 def _train_one(model: str, size: str, seed: int, args: argparse.Namespace) -> str:
     folder = Path(args.out) / model / f"n{size}"
+    if any(_seed(r) == seed for r in _reused(args).get((model, size), [])):
+        return f"{model} n={size} seed={seed}: in a --reuse comparison"
     mine = [r for r in _runs(folder) if _seed(r) == seed]
     if any(_finished(r) for r in mine):
         return f"{model} n={size} seed={seed}: done before"
@@ -163,10 +188,17 @@ def analyse(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(0)
     draws = [rng.integers(0, n_test, n_test) for _ in range(args.bootstrap)]
     out: dict = {"test_videos": n_test, "full_train": FULL_TRAIN, "bootstrap": args.bootstrap, "models": {}}
+    grid: dict[str, dict[str, list[Path]]] = {}
     for model_dir in sorted(p for p in root.glob("*") if p.is_dir()):
+        for size_dir in model_dir.glob("n*"):
+            grid.setdefault(model_dir.name, {}).setdefault(size_dir.name[1:], []).extend(
+                r for r in _runs(size_dir) if _finished(r))
+    for (model, size), runs in _reused(args).items():
+        seeds = {_seed(r) for r in grid.get(model, {}).get(size, [])}
+        grid.setdefault(model, {}).setdefault(size, []).extend(r for r in runs if _seed(r) not in seeds)
+    for model in sorted(grid):
         points = []
-        for size_dir in sorted(model_dir.glob("n*"), key=lambda p: (p.name != "nall", p.name)):
-            runs = [r for r in _runs(size_dir) if _finished(r)]
+        for runs in grid[model].values():
             if not runs:
                 continue
             n_train = json.loads((runs[0] / "data.json").read_text())["info"]["records"]["train"]
@@ -198,7 +230,7 @@ def analyse(args: argparse.Namespace) -> dict:
                                 "gap_at_full": float(power_law(FULL_TRAIN, *fit)),
                                 "gap_at_full_ci95": [float(np.percentile(extrap, 2.5)), float(np.percentile(extrap, 97.5))],
                                 "replicates_fitted": len(extrap)}
-        out["models"][model_dir.name] = entry
+        out["models"][model] = entry
     _plot(out, root / "scaling.png")
     (root / "scaling.json").write_text(json.dumps(out, indent=1))
     return out
@@ -251,6 +283,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--nice", type=int, default=10)
     ap.add_argument("--bootstrap", type=int, default=500)
+    ap.add_argument("--reuse", nargs="*", default=[], metavar="COMPARISON_DIR",
+                    help="modalfuse compare folders whose finished runs are points (label = model)")
     ap.add_argument("--analyse-only", action="store_true")
     args = ap.parse_args()
     if not args.analyse_only:

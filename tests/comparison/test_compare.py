@@ -113,3 +113,43 @@ def test_unfinished_run_without_checkpoint_restarts_cleanly(tiny_preset: Path, t
     assert _state(folder, spec) == "broken"  # no config.yaml: never trained
     (folder / "config.yaml").write_text(json.dumps(build_config(spec.raw).to_dict()))
     assert _state(folder, spec) == "broken"  # no checkpoint to resume from
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_parallel_comparison_stops_its_workers_and_says_how_to_continue(tmp_path: Path) -> None:
+    """Killing `compare --jobs 2` used to leave its two workers alive for ever (blocked on a result
+    nobody would read); now each stops its run at a checkpoint and nothing of the comparison remains."""
+    import subprocess
+    import sys
+    import time
+
+    preset = tmp_path / "long.yaml"  # long enough to be killed in the middle of training
+    preset.write_text("seeds: 1\nmodels:\n  a: synthetic\n  b: synthetic\n"
+                      "overrides: [data.n_train=4096, train.epochs=200, train.batch_size=8, train.patience=null]\n")
+    out = tmp_path / "cmp"
+    proc = subprocess.Popen([sys.executable, "-m", "modalfuse", "compare", str(preset), "--jobs", "2", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while len(list(out.glob("runs/*/checkpoints/last.pt"))) < 2 and time.time() < deadline:
+            time.sleep(0.5)
+        assert len(list(out.glob("runs/*/checkpoints/last.pt"))) == 2, "both workers should have checkpointed"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        assert "run the same command again" in err
+        gone = time.time() + 30
+        while time.time() < gone:
+            try:
+                os.killpg(proc.pid, 0)  # a worker left in the comparison's process group
+            except ProcessLookupError:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("a worker of the killed comparison is still running")
+        assert not any(out.glob("runs/*/metrics.json"))  # stopped mid-run, resumable
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

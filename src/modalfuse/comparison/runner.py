@@ -20,7 +20,9 @@ import os
 import shlex
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +204,35 @@ def run_plan(p: Plan, folder: Path, *, jobs: int = 1, stream: Any = None, comman
     progress.close()
 
 
+@contextmanager
+def _forward_sigterm(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """SIGTERM to the comparison reaches its workers too, as SIGINT from a terminal reaches the whole
+    process group: each worker's run stops at its next step and checkpoints, and the comparison ends
+    with the command that continues it. Without this the workers outlived a killed parent, blocked
+    for ever on the result they could not deliver."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum: int, frame: Any) -> None:
+        # The executor has no public list of its worker processes.
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            try:
+                os.kill(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _run_parallel(p: Plan, folder: Path, todo: list[tuple[int, str]], jobs: int, progress: Progress, done: Any) -> None:
     import multiprocessing as mp
     import queue as queue_mod
@@ -211,7 +242,7 @@ def _run_parallel(p: Plan, folder: Path, todo: list[tuple[int, str]], jobs: int,
     pending: dict[Future, int] = {}
     waiting = list(todo)
     with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_init_worker,
-                             initargs=(q,)) as pool:
+                             initargs=(q,)) as pool, _forward_sigterm(pool):
         try:
             while waiting or pending:
                 while waiting and len(pending) < jobs:
