@@ -194,9 +194,11 @@ def analyse(args: argparse.Namespace) -> dict:
             grid.setdefault(model_dir.name, {}).setdefault(size_dir.name[1:], []).extend(
                 r for r in _runs(size_dir) if _finished(r))
     for (model, size), runs in _reused(args).items():
+        if model not in args.models:  # a comparison's other models are not part of this study
+            continue
         seeds = {_seed(r) for r in grid.get(model, {}).get(size, [])}
         grid.setdefault(model, {}).setdefault(size, []).extend(r for r in runs if _seed(r) not in seeds)
-    for model in sorted(grid):
+    for model in sorted(m for m in grid if m in args.models):
         points = []
         for runs in grid[model].values():
             if not runs:
