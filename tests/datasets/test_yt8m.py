@@ -276,3 +276,27 @@ def test_stream_length_is_estimated_from_one_shard_and_labels_are_checked(tmp_pa
     stream = build(Yt8mParams(train=path, valid=path, test=None, num_classes=5, streaming=True)).train
     with pytest.raises(DataError, match=r"a\.tfrecord: record id 'v0001': label 9 is outside 0\.\.4"):
         list(stream.iter_batches(2, shuffle=False, seed=0, epoch=0))
+
+
+def test_statistics_split_makes_each_statistic_a_modality_for_statistic_tokens(mf_std_files, tmp_path):
+    import torch
+
+    from modalfuse.errors import ConfigError
+    from modalfuse.models import build_model
+
+    glob_, n = mf_std_files
+    bundle = build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10, statistics="split"))
+    assert {m: s.dim for m, s in bundle.modalities.items()} == {
+        "mean_rgb": 1024, "std_rgb": 1024, "mean_audio": 128, "std_audio": 128}
+    joined = build(Yt8mParams(train=glob_, valid=glob_, test=None, num_classes=10))
+    np.testing.assert_array_equal(bundle.train.features["std_rgb"], joined.train.features["rgb"][:, 1024:])
+    # mean and std of both modalities as four tokens, attending across one another
+    model = build_model({"name": "fusion", "encoder": {"name": "mlp", "hidden_dims": [16]},
+                         "fusion": {"name": "attend", "tokens_from": "modality", "token_dim": 8, "heads": 2}},
+                        bundle.modalities, bundle.task)
+    out = model({m: torch.from_numpy(v[:3]) for m, v in bundle.train.features.items()})
+    assert out["logits"].shape == (3, 10) and out["attention"].shape == (3, 1, 4, 4)
+    _write(tmp_path / "mf.tfrecord", [_rec(i) for i in range(3)])
+    with pytest.raises(ConfigError, match=r"data.statistics.*std_\*.*mf.tfrecord has mean_rgb, mean_audio"):
+        build(Yt8mParams(train=str(tmp_path / "mf.tfrecord"), valid=str(tmp_path / "mf.tfrecord"), test=None,
+                         statistics="split"))

@@ -1,7 +1,8 @@
 """YouTube-8M video-level features (TFRecord shards, no TensorFlow needed), as the ``yt8m`` dataset.
 
 Modalities: ``rgb`` (``mean_rgb``, with ``std_rgb`` appended when present: 1024 or 2048-d) and
-``audio`` (128 or 256-d), float32. Labels: multi-hot float32 ``[C]``. Splits are cached in memory
+``audio`` (128 or 256-d), float32; with ``statistics: split`` each statistic is its own modality
+(``mean_rgb``, ``std_rgb``, ``mean_audio``, ``std_audio``), so a fusion can take them as separate tokens. Labels: multi-hot float32 ``[C]``. Splits are cached in memory
 (``ArrayDataset``) or streamed shard by shard (``Yt8mStream``, a ``BatchStream``). The default splits
 are the real sample bundled with the package (validation shards 0000-0003 / 0032 / 0033).
 """
@@ -68,6 +69,9 @@ class Yt8mParams(Params):
     # subsets for different N are nested, and the same for every training seed (scaling studies).
     train_limit: int | None = Field(None, ge=1)
     subset_seed: int = 0
+    # "concat": a modality is its statistics side by side (rgb = [mean_rgb; std_rgb]); "split": every
+    # feature is its own modality, named as the feature (needs the std_* features: MF+STD shards).
+    statistics: Literal["concat", "split"] = "concat"
 
 
 def _bundled_files(split: str) -> list[str]:
@@ -392,6 +396,11 @@ def build_yt8m(p: Yt8mParams) -> DataBundle:
             f not in VIDEO_FEATURE_SIZES for f in p.features) else {}
         features = {f: VIDEO_FEATURE_SIZES.get(f) or first[f] for f in p.features}
     groups = _modalities(features)
+    if p.statistics == "split":
+        if not any(f.startswith("std_") for f in features):
+            raise ConfigError(f"config key 'data.statistics': split needs the std_* features (MF+STD shards); "
+                              f"{split_files['train'][0]} has {', '.join(features)}")
+        groups = {f: [f] for f in features}
     splits: dict[str, Any] = {}
     records: dict[str, int] = {}
     skipped: dict[str, int] = {}
