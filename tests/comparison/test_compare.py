@@ -115,6 +115,36 @@ def test_unfinished_run_without_checkpoint_restarts_cleanly(tiny_preset: Path, t
     assert _state(folder, spec) == "broken"  # no checkpoint to resume from
 
 
+def test_a_run_saved_before_a_key_existed_is_reused_when_the_default_reproduces_it(tiny_preset: Path,
+                                                                                   tiny_compare: Path,
+                                                                                   tmp_path: Path) -> None:
+    """A key added later (simulated: dropped from the saved config) is no difference when today's
+    default gives the value the run used (``train.warmup_epochs``: 0, the default); it still is when
+    the run used another value (``train.epochs``: 2, not the default)."""
+    import shutil
+
+    import yaml
+
+    from modalfuse.comparison.runner import _state
+
+    spec = plan([str(tiny_preset)]).runs[0]
+    saved = yaml.safe_load((tiny_compare / "runs" / spec.name / "config.yaml").read_text())
+    from modalfuse.config import TrainConfig
+
+    assert saved["train"]["warmup_epochs"] == TrainConfig().warmup_epochs
+    assert saved["train"]["epochs"] != TrainConfig().epochs
+    folder = tmp_path / spec.name
+    shutil.copytree(tiny_compare / "runs" / spec.name, folder)
+    for key, state in (("warmup_epochs", "finished"), ("epochs", None)):
+        older = dict(saved, train={k: v for k, v in saved["train"].items() if k != key})
+        (folder / "config.yaml").write_text(yaml.safe_dump(older))
+        if state:
+            assert _state(folder, spec) == state
+        else:
+            with pytest.raises(UserError, match=f"different config.*train.{key}"):
+                _state(folder, spec)
+
+
 @pytest.mark.slow
 def test_sigterm_to_a_parallel_comparison_stops_its_workers_and_says_how_to_continue(tmp_path: Path) -> None:
     """Killing `compare --jobs 2` used to leave its two workers alive for ever (blocked on a result
