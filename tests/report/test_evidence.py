@@ -141,3 +141,14 @@ def test_multilabel_baselines_and_paired_from_compact_predictions(tmp_path: Path
     row = next(r for r in p.rows if r.metric == "gap")
     assert row.model == "good" and row.verdict == "better" and row.ci_low > 0
     assert row.delta == pytest.approx(runs[0].metrics["test"]["gap"] - runs[1].metrics["test"]["gap"], abs=1e-6)
+
+
+def test_a_model_with_one_seed_among_several_is_named_and_the_rest_stay_means(runs: tuple[Path, list[Path]],
+                                                                             tmp_path: Path) -> None:
+    """A report mixing seed counts (e.g. a costly model run once) must not claim one seed per model."""
+    _, folders = runs
+    mixed = [f for f in folders if f.name != "flat-seed1" and not (f.name.startswith("flat") and f.name != "flat-seed0")]
+    assert any(f.name == "flat-seed0" for f in mixed) and len([f for f in mixed if f.name.startswith("text")]) > 1
+    text = Path(render_report([str(f) for f in mixed], out=str(tmp_path / "rep"), resamples=200)).read_text()
+    assert "means over seeds" in text and "one seed per model" not in text
+    assert "Models with one seed (flat)" in text

@@ -81,8 +81,10 @@ def paired(runs: list[Run], labels: list[str], split: str, monitor: str, referen
     models = bootstrap_models(per_model, n, resamples=resamples, seed=seed)
     rows = comparisons(models, ref, metrics, n)
     notes = []
-    if min(len(g) for g in groups.values()) == 1:
-        notes.append("Models with one seed: their intervals cover test-set sampling only, not training noise.")
+    single = [lab for lab, g in groups.items() if len(g) == 1]
+    if single:
+        which = "" if len(single) == len(groups) else f" ({', '.join(single)})"
+        notes.append(f"Models with one seed{which}: their intervals cover test-set sampling only, not training noise.")
     return Paired(ref, metrics, rows, n, resamples, notes)
 
 

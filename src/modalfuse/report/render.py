@@ -272,7 +272,7 @@ def _comparison_rows(p: evidence.Paired) -> list[dict[str, Any]]:
 def _paired_section(p: evidence.Paired, monitor: str) -> list[str]:
     md = ["## Paired comparisons", "",
           f"Difference = model − reference (for an adjacent pair in the ranking: the better − the worse"
-          f"), {'one seed per model' if p.notes else 'means over seeds'}. 95 % interval and p-value from a hierarchical paired bootstrap "
+          f"), {'one seed per model' if all(r.seeds == '1/1' for r in p.rows) else 'means over seeds'}. 95 % interval and p-value from a hierarchical paired bootstrap "
           f"({p.resamples} resamples: seeds drawn per model, then the {p.examples} test examples, shared by all "
           f"models); p-values Holm-adjusted over the comparisons of each metric; verdict at α = {ALPHA} on the "
           f"adjusted p-value, in the metric's direction (the intervals are per comparison, not adjusted: one "
