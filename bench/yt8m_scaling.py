@@ -204,13 +204,20 @@ def analyse(args: argparse.Namespace) -> dict:
             if not runs:
                 continue
             n_train = json.loads((runs[0] / "data.json").read_text())["info"]["records"]["train"]
-            tops = [_topk(r, data) for r in runs]
+            tops = []
+            for r in runs:
+                try:
+                    tops.append(_topk(r, data))
+                except Exception as e:  # e.g. a run saved before the one-model-family redesign
+                    print(f"skipped {r}: {str(e).splitlines()[0][:160]}", flush=True)
+            if not tops:
+                continue
             full = [gap_topk(s, h, positives.sum()) for s, h in tops]
             boot = np.empty((args.bootstrap, len(tops)))
             for b, idx in enumerate(draws):
                 for j, (s, h) in enumerate(tops):
                     boot[b, j] = gap_topk(s[idx], h[idx], positives[idx].sum())
-            points.append({"n": n_train, "seeds": len(runs), "gap": float(np.mean(full)), "gap_seeds": full,
+            points.append({"n": n_train, "seeds": len(tops), "gap": float(np.mean(full)), "gap_seeds": full,
                            "_boot": boot})
         if not points:
             continue
