@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from pathlib import Path
 
@@ -62,20 +61,15 @@ def collect(folders: list[Path]) -> dict[str, list]:
 
 
 def analyse(folders: list[Path], resamples: int) -> dict:
+    from modalfuse.report.runs import check_comparable
     from modalfuse.stats.paired import bootstrap_models, compare_pair
     from modalfuse.stats.weighted import metric_functions
 
     groups = collect(folders)
     if not groups:
         raise SystemExit(f"no finished runs with predictions in {', '.join(map(str, folders))}")
-    ids = None
-    for label, runs in groups.items():
-        for r in runs:
-            mine = r.predictions["test"]["ids"]
-            if ids is None:
-                ids = mine
-            elif not np.array_equal(ids, mine):
-                raise SystemExit(f"{r.folder}: its test videos differ from the other runs'; the points must share them")
+    check_comparable([r for runs in groups.values() for r in runs])  # one task, the same test videos
+    ids = next(iter(groups.values()))[0].predictions["test"]["ids"]
     per_model = {lab: [metric_functions(r.kind, r.predictions["test"]) for r in runs] for lab, runs in groups.items()}
     models = bootstrap_models(per_model, len(ids), resamples=resamples, seed=0)
     points = []
@@ -129,9 +123,9 @@ def plot(out: dict, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
+    from modalfuse.training.runfolder import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
 
 
 def main() -> None:
@@ -142,11 +136,11 @@ def main() -> None:
     args = ap.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from modalfuse.training.runfolder import atomic_write
+
     out = analyse([Path(f) for f in args.folders], args.resamples)
     plot(out, out_dir / "frontier.png")
-    tmp = out_dir / "frontier.json.tmp"
-    tmp.write_text(json.dumps(out, indent=1))
-    os.replace(tmp, out_dir / "frontier.json")
+    atomic_write(out_dir / "frontier.json", json.dumps(out, indent=1))
     print(json.dumps({"points": {p["model"]: [p["parameters"], round(p["gap"], 4)] for p in out["points"]},
                       "pareto": out["pareto"],
                       "attention_minus_none": {v["model"]: [round(v["delta"], 4), [round(c, 4) for c in v["ci95"]]]

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -177,7 +176,9 @@ def _fit(n: np.ndarray, y: np.ndarray) -> np.ndarray | None:
 
 def analyse(args: argparse.Namespace) -> dict:
     from modalfuse import plugins
+    from modalfuse.errors import UserError
     from modalfuse.registry import DATASETS
+    from modalfuse.training.runfolder import atomic_write
 
     plugins.load()
     root = Path(args.out)
@@ -208,7 +209,7 @@ def analyse(args: argparse.Namespace) -> dict:
             for r in runs:
                 try:
                     tops.append(_topk(r, data))
-                except Exception as e:  # e.g. a run saved before the one-model-family redesign
+                except UserError as e:  # e.g. a run saved before the one-model-family redesign
                     print(f"skipped {r}: {str(e).splitlines()[0][:160]}", flush=True)
             if not tops:
                 continue
@@ -241,7 +242,7 @@ def analyse(args: argparse.Namespace) -> dict:
                                 "replicates_fitted": len(extrap)}
         out["models"][model] = entry
     _plot(out, root / "scaling.png")
-    (root / "scaling.json").write_text(json.dumps(out, indent=1))
+    atomic_write(root / "scaling.json", json.dumps(out, indent=1))
     return out
 
 
@@ -273,9 +274,9 @@ def _plot(out: dict, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
+    from modalfuse.training.runfolder import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
 
 
 def main() -> None:
