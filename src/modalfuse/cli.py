@@ -367,7 +367,20 @@ def _from_reader(tb: Any) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Bad input -> one line on stderr and exit 2 (``--debug``: the traceback);
-    Ctrl-C -> 130; a closed output pipe (``modalfuse inspect ... | head``) -> quiet exit."""
+    Ctrl-C -> 130; a closed output pipe (``modalfuse inspect ... | head``) -> quiet exit.
+
+    A torchrun worker ends here, with its exit code, without the interpreter's finalization (which
+    can race gloo's threads and abort: ``training.distributed.exit_worker``)."""
+    code = _main(argv)
+    if "WORLD_SIZE" in os.environ:  # set by torchrun; torch is imported only then
+        from .training import distributed
+
+        if distributed.launched():
+            distributed.exit_worker(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
 
     def fail(message: str, code: int = 2) -> int:

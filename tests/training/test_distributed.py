@@ -97,3 +97,20 @@ def test_two_processes_stream_shards_by_file_and_validate_every_record(tmp_path)
     alone = evaluate_run(run, "valid")
     assert logged["gap"] == pytest.approx(alone["gap"], abs=1e-6)
     assert json.loads((run / "run.json").read_text())["world_size"] == 2
+
+
+@pytest.mark.parametrize("world,argv,code", [("2", ["list", "models"], 0), ("2", ["inspect", "/no/such/file"], 2),
+                                             ("1", ["list", "models"], None)])
+def test_a_torchrun_worker_ends_through_exit_worker_with_the_commands_code(monkeypatch, world, argv, code):
+    # Under torchrun the CLI skips interpreter shutdown (gloo's threads can abort it); a single
+    # process (WORLD_SIZE 1, or unset) returns normally.
+    from modalfuse import cli
+    from modalfuse.training import distributed
+
+    ended = []
+    monkeypatch.setenv("WORLD_SIZE", world)
+    monkeypatch.setenv("RANK", "1")  # a worker that is not rank 0: it prints no error line
+    monkeypatch.setattr(distributed, "exit_worker", ended.append)
+    returned = cli.main(argv)
+    assert ended == ([] if code is None else [code])
+    assert returned == (0 if code is None else code)

@@ -7,9 +7,10 @@ no-op for a single process. gloo on CPU, NCCL on GPU.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -62,6 +63,30 @@ def setup(device_choice: str) -> tuple[Dist, torch.device]:
 def teardown(d: Dist) -> None:
     if d.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def launched() -> bool:
+    """Whether this process is one of several started by torchrun."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def exit_worker(code: int) -> NoReturn:
+    """End a torchrun worker process without the interpreter's finalization.
+
+    gloo's worker threads free a finished collective's tensors after the call has returned, and a
+    tensor that Python had already dropped needs the GIL to be freed. If the main thread is
+    finalizing the interpreter by then, that thread is killed while unwinding and the process aborts
+    ("terminate called without an active exception", SIGABRT; caught under gdb in
+    ``ProcessGroupGloo::runLoop`` -> ``~AsyncGatherWork`` -> ``decref_pyobject`` during
+    ``Py_FinalizeEx``, about 1 run in 40 on 2 cores; destroy_process_group does not join those
+    threads). Everything the run writes is closed by now, so only the standard streams need flushing.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing left to save
+            pass
+    os._exit(code)
 
 
 def broadcast(d: Dist, obj: Any) -> Any:
