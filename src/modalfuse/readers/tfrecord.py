@@ -16,7 +16,6 @@ import glob
 import mmap
 import os
 import struct
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 

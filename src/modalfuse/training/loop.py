@@ -143,7 +143,7 @@ def predict_split(model: nn.Module, ds: Any, task: TaskSpec, *, batch_size: int,
     ``transform(features)`` may edit the inputs first (modality ablation zeroes one modality).
     """
     model.eval()
-    scores, labels, ids, loss_sum = [], [], [], 0.0
+    scores, labels, ids = [], [], []
     for batch in eval_batches(ds, batch_size, rank=d.rank, world_size=d.world_size, num_workers=num_workers):
         batch = move_batch(batch, device)
         feats = transform(batch["features"]) if transform else batch["features"]
@@ -330,7 +330,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
 
             def sync(signalled: bool) -> tuple[bool, bool]:
                 """Move the device sums into ``state``; returns (non-finite anywhere, stop requested)."""
-                nonlocal loss_acc, bad_acc, pending
+                nonlocal pending
                 # One small all-reduce carries both flags: every rank must agree to stop, or DDP would
                 # wait forever on the others.
                 bad, stopping = distributed.all_reduce_sum(d, [float(bad_acc), 1.0 if signalled else 0.0])
