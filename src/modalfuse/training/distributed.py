@@ -46,10 +46,10 @@ def pick_device(choice: str, local_rank: int = 0) -> torch.device:
 
 def setup(device_choice: str) -> tuple[Dist, torch.device]:
     """Join the process group if launched by torchrun; return this process's place and device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if not launched():
         return Dist(), pick_device(device_choice)
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    world, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(device_choice, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
