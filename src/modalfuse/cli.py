@@ -48,23 +48,7 @@ def _add_wait(p: argparse.ArgumentParser) -> None:
                         "instead of stopping at once (default: $MODALFUSE_LOCK_WAIT, else 0)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ._version import __version__
-    from .plugins import ENTRY_POINT_GROUP, ENV_VAR
-
-    parser = _Parser(
-        prog="modalfuse",
-        description="Train, evaluate and compare multimodal fusion classifiers on pre-extracted features.",
-        epilog=f"Plugins (user code registering encoders, fusions, heads, models, datasets, metrics) load from the "
-               f"'{ENTRY_POINT_GROUP}' entry points of installed packages, the {ENV_VAR} environment variable "
-               f"(comma-separated modules) and --import.",
-    )
-    parser.add_argument("--version", action="version", version=f"modalfuse {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                        help="import a plugin module first (repeatable); run folders record the plugins they need")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train one model from a config (a YAML file or a preset name)")
     p.add_argument("config", nargs="?", default=None,
                    help="config YAML path or preset name (see `modalfuse list presets`); optional with --resume, "
@@ -78,17 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check the config quickly instead of training: build data and model, one batch per split "
                         "(forward, loss, backward, one step on train), nothing written")
 
+
+def _add_evaluate(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint on a split")
     p.add_argument("run_dir")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"], help="split to evaluate")
     p.add_argument("--json", action="store_true", help="print one JSON object (the split and checkpoint go to stderr)")
 
+
+def _add_list(sub: Any) -> None:
     p = sub.add_parser("list", help="list registered models, fusions, encoders, datasets, metrics or presets")
     p.add_argument("kind", nargs="?", default="models", choices=LIST_KINDS, help="what to list")
     p.add_argument("--task", help="only entries for this task: a domain (sentiment, yt8m, synthetic) or a task kind "
                                   "(multiclass, multilabel, regression)")
     p.add_argument("--paths", action="store_true", help="with 'datasets': the bundled data files, one path a line")
 
+
+def _add_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="top-k predictions with class names from a run or an exported model (.pt2, .onnx)")
     p.add_argument("run_dir", help="run folder, or a model exported by `modalfuse export` (.onnx or .pt2)")
     p.add_argument("--input", nargs="+", required=True, help="input files (TFRecord shards, packed/pickle/csd data)")
@@ -96,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=20, help="classes per sample")
     p.add_argument("--format", dest="fmt", default="csv", choices=["kaggle", "csv", "jsonl"], help="output format")
 
+
+def _add_compare(sub: Any) -> None:
     p = sub.add_parser("compare", help="train a comparison under identical conditions and write a report")
     p.add_argument("configs", nargs="*", help="comparison preset(s) or config files (default: the bundled data)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per model (default: the preset's)")
@@ -117,12 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after training, draw robustness curves (`modalfuse robustness` with its defaults) into "
                         "<comparison>/robustness; the report includes them")
 
+
+def _add_report(sub: Any) -> None:
     p = sub.add_parser("report", help="re-render a report from run folders or a comparison folder")
     p.add_argument("runs", nargs="+", help="run folders or one comparison folder")
     p.add_argument("--out", default=None, help="report folder (default: <comparison>/report)")
     p.add_argument("--reference", default=None, metavar="MODEL",
                    help="the model every other is compared with (default: the best unimodal model)")
 
+
+def _add_robustness(sub: Any) -> None:
     p = sub.add_parser("robustness", help="robustness curves: the test split under graded corruptions of each "
                                           "modality and of all (noise, missing, shift, dropped steps, quantization)")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="finished run folders or one comparison folder")
@@ -143,17 +139,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's; 1 is fastest "
                                                              "for small models on a busy machine)")
 
+
+def _add_analyze(sub: Any) -> None:
     p = sub.add_parser("analyze", help="analyse finished runs: efficiency, modality ablation, attention "
                                        "(writes analysis.json in each run folder; compare does this itself)")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="finished run folders")
     p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="default: the run's train.device")
 
+
+def _add_inspect(sub: Any) -> None:
     p = sub.add_parser("inspect", help="summarise or dump records of TFRecord, .csd, packed and pickle files")
     p.add_argument("files", nargs="+")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per record/segment")
     p.add_argument("--limit", type=int, default=None, help="at most N records per file")
     p.add_argument("--vocabulary", default=None, help="vocabulary CSV for label names (default: bundled YouTube-8M 2018)")
 
+
+def _add_prepare(sub: Any) -> None:
     p = sub.add_parser("prepare", help="convert raw data into what training reads fast")
     psub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     q = psub.add_parser("yt8m-frames", help="frame-level YouTube-8M records -> video-level MF+STD shards")
@@ -168,12 +170,42 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True)
     q.add_argument("--workers", type=int, default=1, help="processes reading videos in parallel")
 
+
+def _add_export(sub: Any) -> None:
     p = sub.add_parser("export", help="export a run's best model (torch.export .pt2, or ONNX)")
     p.add_argument("run_dir")
     p.add_argument("--format", dest="fmt", default=None, choices=["pt2", "onnx", "torchscript"],
                    help="pt2: a torch.export ExportedProgram; onnx; torchscript: deprecated, use pt2 "
                         "(default: from the --out suffix, .pt2 or .onnx)")
     p.add_argument("--out", required=True, help="the file to write")
+
+
+# One function per subcommand adds its parser, in the order `--help` lists them; a new command adds
+# its `_add_<name>` here and its `_cmd_<name>` to COMMANDS below.
+SUBCOMMAND_PARSERS = (
+    _add_train, _add_evaluate, _add_list, _add_predict, _add_compare, _add_report, _add_robustness,
+    _add_analyze, _add_inspect, _add_prepare, _add_export,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+    from .plugins import ENTRY_POINT_GROUP, ENV_VAR
+
+    parser = _Parser(
+        prog="modalfuse",
+        description="Train, evaluate and compare multimodal fusion classifiers on pre-extracted features.",
+        epilog=f"Plugins (user code registering encoders, fusions, heads, models, datasets, metrics) load from the "
+               f"'{ENTRY_POINT_GROUP}' entry points of installed packages, the {ENV_VAR} environment variable "
+               f"(comma-separated modules) and --import.",
+    )
+    parser.add_argument("--version", action="version", version=f"modalfuse {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import a plugin module first (repeatable); run folders record the plugins they need")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in SUBCOMMAND_PARSERS:
+        add(sub)
     return parser
 
 
