@@ -35,6 +35,7 @@ MODULES = (
     "modalfuse.datasets.sentiment",
     "modalfuse.datasets.mosi_words",
     "modalfuse.datasets.yt8m",
+    "modalfuse.datasets.features",
     "modalfuse.models.encoders",
     "modalfuse.models.fusions.basic",
     "modalfuse.models.fusions.tensor",
