@@ -171,6 +171,16 @@ def _add_prepare(sub: Any) -> None:
     q.add_argument("--workers", type=int, default=1, help="processes reading videos in parallel")
 
 
+def _add_init(sub: Any) -> None:
+    p = sub.add_parser("init", help="look at your feature table (Parquet, Arrow, NumPy, HDF5) and write a comparison "
+                                    "preset for it; then `modalfuse compare comparison.yaml`")
+    p.add_argument("data", nargs="+", metavar="DATA", help="a feature table: file(s) or a folder")
+    p.add_argument("--out", default="comparison.yaml", help="the comparison preset to write (its training config "
+                                                            "goes beside it, as <name>-train.yaml)")
+    p.add_argument("--label", default="label", help="the label column")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+
+
 def _add_export(sub: Any) -> None:
     p = sub.add_parser("export", help="export a run's best model (torch.export .pt2, or ONNX)")
     p.add_argument("run_dir")
@@ -184,7 +194,7 @@ def _add_export(sub: Any) -> None:
 # its `_add_<name>` here and its `_cmd_<name>` to COMMANDS below.
 SUBCOMMAND_PARSERS = (
     _add_train, _add_evaluate, _add_list, _add_predict, _add_compare, _add_report, _add_robustness,
-    _add_analyze, _add_inspect, _add_prepare, _add_export,
+    _add_analyze, _add_inspect, _add_prepare, _add_init, _add_export,
 )
 
 
@@ -346,6 +356,15 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from .init import init
+
+    preset, train = init(args.data, args.out, label=args.label, force=args.force)
+    print(f"wrote {preset} and {train}")
+    print(f"next: modalfuse compare {preset}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .serving.export import export_run
 
@@ -356,7 +375,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": _cmd_train, "evaluate": _cmd_evaluate, "list": _cmd_list, "predict": _cmd_predict,
     "compare": _cmd_compare, "report": _cmd_report, "analyze": _cmd_analyze, "inspect": _cmd_inspect, "prepare": _cmd_prepare,
-    "export": _cmd_export, "robustness": _cmd_robustness,
+    "export": _cmd_export, "robustness": _cmd_robustness, "init": _cmd_init,
 }
 
 

@@ -144,6 +144,30 @@ def read_table(p: FeaturesParams) -> tuple[Columns, dict[str, Any]]:
         return array_columns(f, modalities, p.names(), p.seq_len), {}
 
 
+def describe_source(p: FeaturesParams) -> dict[str, Any]:
+    """What ``init`` needs, from schemas and array headers only (nothing is loaded): the format, the
+    modalities ``{name: "vector" | "sequence"}``, the task the label column gives, the split column."""
+    source = find_source(p.paths())
+    names = p.names()
+    if source.format == "arrow":
+        info = arrow_schema_info(source, names)
+        found = {m: kind for m, (kind, _) in info["modalities"].items()}
+        label, columns = info["label"], info["columns"]
+        if label is None:
+            raise DataError(f"{source.files[0]}: column '{names.label}': expected an int or string class, a list of "
+                            f"ints or a float label")
+        has_split = names.split in columns or bool(source.split_of)
+    else:
+        from ..readers.feature_arrays import ArrayFile, array_kinds, array_label_kind
+
+        with ArrayFile(source) as f:
+            found = {m: kind for m, (kind, _) in array_kinds(f, names).items()}
+            label, columns, has_split = array_label_kind(f, names.label), f.names, names.split in f.names
+    modalities = _pick_modalities(p.modalities, found, str(source.files[0]), columns)
+    return {"format": source.format, "modalities": {m: found.get(m, "vector") for m in modalities},
+            "task": p.task if p.task != "auto" else TASK_OF_LABEL[label], "label": label, "split_column": has_split}
+
+
 # ----------------------------------------------------------------------------- labels and task
 
 

@@ -328,7 +328,8 @@ def arrow_modality(arr: Any, column: str, where: Any, seq_len: int | None) -> tu
     lengths, values = _flat_lengths(arr)
     if kind == "vector":
         dim = _same_length(lengths, where, column, "vector")
-        x = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(arr), dim)
+        # a copy: Arrow's buffers are read-only, and normalisation scales in place
+        x = np.array(values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(arr), dim)
         _check_finite(x, where, column)
         return x, None
     if kind != "sequence":
@@ -370,12 +371,12 @@ def arrow_label(arr: Any, column: str, where: Any) -> tuple[np.ndarray, np.ndarr
     if kind == "intlist":
         lengths, values = _flat_lengths(arr)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return values.to_numpy(zero_copy_only=False).astype(np.int64), offsets
+        return np.array(values.to_numpy(zero_copy_only=False), dtype=np.int64), offsets
     if kind == "str":
         import pyarrow.compute as pc
 
         return np.asarray(pc.cast(arr, require_pyarrow().string()).to_pylist(), dtype=object), None
-    values = arr.to_numpy(zero_copy_only=False)
+    values = np.array(arr.to_numpy(zero_copy_only=False))
     if kind == "float":
         values = values.astype(np.float64)
         _check_finite(values, where, column)
