@@ -16,6 +16,7 @@ TASKS: dict[str, tuple[str, ...]] = {
     "sentiment": ("multiclass", "regression"),  # MOSI / MOSEI: classes from the score, or the score
     "yt8m": ("multilabel",),  # YouTube-8M: 3862 classes, several per video
     "synthetic": ("multiclass", "multilabel", "regression"),
+    "features": ("multiclass", "multilabel", "regression"),  # your own feature tables (data.name: features)
 }
 KINDS = ("multiclass", "multilabel", "regression")
 

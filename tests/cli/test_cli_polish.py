@@ -75,7 +75,7 @@ def test_smoke_checks_one_batch_per_split_and_keeps_nothing(tmp_path, capsys, mo
 def test_list_task_is_one_vocabulary_and_unknown_tasks_are_errors(capsys):
     assert main(["list", "models", "--task", "foo"]) == 2
     err = capsys.readouterr().err
-    assert "--task 'foo': unknown task" in err and "sentiment, yt8m, synthetic, multiclass, multilabel, regression" in err
+    assert "--task 'foo': unknown task" in err and "sentiment, yt8m, synthetic, features, multiclass, multilabel, regression" in err
     assert main(["list", "metrics", "--task", "yt8m"]) == 0
     yt8m = capsys.readouterr().out
     assert "gap " in yt8m and "acc7" not in yt8m

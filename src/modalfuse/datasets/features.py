@@ -328,7 +328,7 @@ def masks_of(cols: Columns) -> dict[str, np.ndarray]:
     return {m: np.arange(cols.modalities[m].shape[1])[None, :] < n[:, None] for m, n in cols.lengths.items()}
 
 
-@DATASETS.register("features", params=FeaturesParams, task="any",
+@DATASETS.register("features", params=FeaturesParams, task="features",
                    description="your own features: Parquet/Arrow/Feather (save_to_disk folders), NumPy .npy/.npz, HDF5")
 def build_features(p: FeaturesParams) -> DataBundle:
     """Build the splits; see ``FeaturesParams``. ``info`` holds the source, rows per split and how the
