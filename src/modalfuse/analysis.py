@@ -184,8 +184,12 @@ def _groups(task: Any, labels: np.ndarray) -> list[tuple[str, np.ndarray]]:
         top = np.argsort(-labels.sum(0), kind="stable")[:MAX_LABELS]
         names = task.class_names or [str(c) for c in range(labels.shape[1])]
         return [(str(names[c]), labels[:, c]) for c in top if labels[:, c].any()]
-    labels = labels.reshape(-1)
-    return [("negative (label < 0)", labels < 0), ("non-negative (label >= 0)", labels >= 0)]
+    # regression (sentiment): the report's 3-class band (acc3_band), so both read the same classes
+    from .stats.weighted import NEUTRAL_BAND, band_classes
+
+    band = band_classes(labels.reshape(-1))
+    names = (f"negative (< -{NEUTRAL_BAND})", f"neutral (|label| <= {NEUTRAL_BAND})", f"positive (> {NEUTRAL_BAND})")
+    return [(name, band == c) for c, name in enumerate(names)]
 
 
 @torch.no_grad()

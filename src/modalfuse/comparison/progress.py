@@ -37,7 +37,8 @@ class Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=len(runs), file=self.stream, dynamic_ncols=True,
-                            bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} runs [{elapsed}]")
+                            bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} runs{postfix} [{elapsed}]")
+        self.reused_count = 0
 
     # --- cost model ----------------------------------------------------------------------------
     def _per_epoch(self, label: str) -> float | None:
@@ -67,18 +68,24 @@ class Progress:
 
     # --- events --------------------------------------------------------------------------------
     def _say(self, i: int, text: str, eta: bool = True) -> None:
-        head = f"run {i + 1}/{len(self.runs)} {self.runs[i].name}"
+        # The run is named, not numbered: with several workers, runs finish out of order, and a run's
+        # place in the plan beside the count of finished runs reads as a lagging counter.
+        eta_text = f"  {self.eta()}" if eta and not all(self.finished) else ""
         if self.bar is not None:
-            self.bar.set_description_str(f"{head}: {text}  {self.eta()}")
+            self.bar.set_description_str(f"{self.runs[i].name}: {text}{eta_text}")
         else:
-            print(f"[{i + 1}/{len(self.runs)}] {self.runs[i].name}: {text}" + (f"  ({self.eta()})" if eta else ""),
+            done = sum(self.finished)
+            print(f"[{done}/{len(self.runs)} done] {self.runs[i].name}: {text}" + (f"  ({eta_text.strip()})" if eta_text else ""),
                   file=self.stream, flush=True)
 
     def reused(self, i: int, text: str, history: list[dict[str, Any]]) -> None:
+        """A run finished earlier: counted apart (reusing costs no training time, so no ETA here)."""
         self.finished[i] = True
+        self.reused_count += 1
         self.epoch_seconds.setdefault(self.runs[i].label, []).extend(
             float(r["seconds"]) for r in history if isinstance(r.get("seconds"), (int, float)))
         if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.reused_count} reused", refresh=False)
             self.bar.update(1)
         self._say(i, f"finished earlier, reused ({text})", eta=False)
 

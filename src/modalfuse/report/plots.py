@@ -8,6 +8,7 @@ that returns attention weights).
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,8 +160,12 @@ def plot_forest(p: Paired, folder: Path, max_metrics: int = 9) -> str:
         ax.axis("off")
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], marker="o", ls="", color=v, label=k) for k, v in color.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, title="verdict (Holm, α = 0.05)")
+    meaning = {"better": "better (Holm-adjusted p < 0.05)", "worse": "worse (Holm-adjusted p < 0.05)",
+               "indistinguishable": "indistinguishable: Holm-adjusted p ≥ 0.05 (its unadjusted 95 % interval "
+                                    "can still exclude 0)"}
+    handles = [Line2D([], [], marker="o", ls="", color=v, label=meaning[k]) for k, v in color.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncol=1 if cols < 3 else 3, fontsize=8,
+               title="colour = verdict after Holm's adjustment over the comparisons of each metric (α = 0.05)")
     fig.suptitle(f"Differences from {p.reference} with 95 % hierarchical bootstrap intervals "
                  f"({p.examples} test examples, {p.resamples} resamples)")
     return _save(fig, folder, "forest.png")
@@ -172,6 +177,29 @@ def _loss_name(run: Run) -> str:
         loss = {"multiclass": "cross_entropy", "multilabel": "bce", "regression": "l1"}[run.data["task"]["kind"]]
     return {"cross_entropy": "cross-entropy (nats)", "bce": "binary cross-entropy (nats)", "l1": "L1 (label units)",
             "mse": "MSE (label units²)"}.get(loss, loss)
+
+
+def _stopped_at(run: Run) -> int | None:
+    """The last epoch of a run that early stopping ended before ``train.epochs``, else None."""
+    epochs = [int(row["epoch"]) for row in run.history if "epoch" in row]
+    planned = run.config["train"].get("epochs")
+    if not epochs or not isinstance(planned, int) or max(epochs) >= planned:
+        return None
+    return max(epochs)
+
+
+def _mark_early_stops(ax: Any, group: list[Run]) -> None:
+    """A dotted line where seeds stopped early, labelled with how many seeds stopped there."""
+    stops: dict[int, list[int]] = {}
+    for r in group:
+        e = _stopped_at(r)
+        if e is not None:
+            stops.setdefault(e, []).append(r.seed)
+    for e, seeds in sorted(stops.items()):
+        ax.axvline(e, color="grey", ls=":", lw=1)
+        text = f"seed {seeds[0]} stopped" if len(seeds) == 1 else f"{len(seeds)} seeds stopped"
+        ax.text(e, 0.98, f" {text}", transform=ax.get_xaxis_transform(), rotation=90, va="top", ha="right",
+                fontsize=6, color="dimgrey")
 
 
 def plot_training_curves(runs: list[Run], labels: list[str], monitor: str, folder: Path) -> str:
@@ -194,6 +222,7 @@ def plot_training_curves(runs: list[Run], labels: list[str], monitor: str, folde
             if len(group) > 1:
                 axis.fill_between(epochs, [min(v) for v in per], [max(v) for v in per], color=color, alpha=0.2)
             axis.tick_params(axis="y", labelcolor=color, labelsize=7)
+        _mark_early_stops(ax, group)
         head = (group[0].config.get("model") or {}).get("head", {})
         summed = isinstance(head, dict) and head.get("name") == "vote"  # one loss term per modality
         ax.set_title(label + (" (loss: sum of per-modality losses)" if summed else ""), fontsize=9)
@@ -203,8 +232,10 @@ def plot_training_curves(runs: list[Run], labels: list[str], monitor: str, folde
     for ax in list(axes.flat)[len(groups):]:
         ax.axis("off")
     band = "; band: min–max over seeds" if len({r.seed for r in runs}) > 1 else ""
+    stops = ("\ngrey dotted line: a seed stopped early there (patience); later epochs average the seeds still "
+             "training" if any(_stopped_at(r) is not None for r in runs) else "")
     fig.suptitle(f"Training curves: blue = training loss, {_loss_name(runs[0])} (left axis); orange = validation "
-                 f"{monitor} (right axis); mean over {_seeds_text(runs)}{band}", fontsize=10)
+                 f"{monitor} (right axis); mean over {_seeds_text(runs)}{band}{stops}", fontsize=10)
     return _save(fig, folder, "training_curves.png")
 
 
@@ -254,29 +285,33 @@ def _log_axis(ax: Any) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _spread_labels(ax: Any, points: list[tuple[float, float, str, Any]]) -> None:
-    """Label every point at the right edge of the panel, labels spread vertically so none overlap,
-    each joined to its point by a thin line (points that share a position stay distinguishable)."""
-    if not points:
-        return
-    y0, y1 = ax.get_ylim()
-    order = sorted(points, key=lambda p: p[1])
-    gap = (y1 - y0) / max(len(points) + 1, 12)
-    ys, last = [], -math.inf
-    for _, y, _, _ in order:
-        last = max(y, last + gap)
-        ys.append(last)
-    shift = max(0.0, ys[-1] - y1 + gap / 2) if ys else 0.0
-    ys = [y - shift for y in ys]
-    for (x, y, text, color), ly in zip(order, ys):
-        ax.annotate(text, xy=(x, y), xytext=(1.02, ly), textcoords=("axes fraction", "data"), fontsize=7,
-                    color=color, va="center", arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5, "alpha": 0.6})
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def _markers(labels: list[str]) -> dict[str, str]:
+    """A marker shape per model besides its colour: points that coincide stay distinguishable."""
+    return {lab: MARKERS[i % len(MARKERS)] for i, lab in enumerate(labels)}
+
+
+def _efficiency_point(group: list[Run], vals: dict[Path, dict[str, float]], key: str, monitor: str
+                      ) -> tuple[float, float, Any, list[float]]:
+    """(x, y, x error bar, y per seed) of one model in one efficiency panel."""
+    x = float(np.mean([r.analysis["efficiency"][key] for r in group]))
+    ys = [vals[r.folder][monitor] for r in group]
+    xerr = None
+    if key == "inference_samples_per_s":
+        rounds = [v for r in group for v in r.analysis["efficiency"].get("inference_samples_per_s_rounds", [])]
+        if rounds:
+            x = float(np.median(rounds))
+            xerr = [[x - min(rounds)], [max(rounds) - x]]
+    return x, float(np.mean(ys)), xerr, ys
 
 
 def plot_efficiency(runs: list[Run], labels: list[str], split: str, monitor: str, folder: Path,
                     baselines: list[dict[str, Any]] | None = None) -> str | None:
     """Score against parameters, FLOPs per sample and inference throughput (median over timed rounds,
-    bar = the rounds' range): every point labelled, no frontier (timing noise is not a trade-off)."""
+    bar = the rounds' range): each model a colour and a marker shape named in one legend (no lines
+    that could read as trends), no frontier (timing noise is not a trade-off)."""
     groups = {lab: [r for r in g if r.analysis] for lab, g in _by_label(runs, labels).items()}
     groups = {lab: g for lab, g in groups.items() if g}
     if not groups:
@@ -287,37 +322,30 @@ def plot_efficiency(runs: list[Run], labels: list[str], split: str, monitor: str
     panels = (("parameters", "parameters (count, log scale)"),
               ("flops_per_sample", "FLOPs per sample (log scale)"),
               ("inference_samples_per_s", "inference samples/s at batch 256 (log scale)"))
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), layout="constrained")
     several = max(len(g) for g in groups.values()) > 1
+    markers = _markers(labels)
     for ax, (key, xlabel) in zip(axes, panels):
-        points = []
+        xs = []
         for label, group in groups.items():
-            x = float(np.mean([r.analysis["efficiency"][key] for r in group]))
-            ys = [vals[r.folder][monitor] for r in group]
-            y = float(np.mean(ys))
-            xerr = None
-            if key == "inference_samples_per_s":
-                rounds = [v for r in group for v in r.analysis["efficiency"].get("inference_samples_per_s_rounds", [])]
-                if rounds:
-                    x = float(np.median(rounds))
-                    xerr = [[x - min(rounds)], [max(rounds) - x]]
-            ax.errorbar(x, y, yerr=np.std(ys, ddof=1) if len(ys) > 1 else None, xerr=xerr, fmt="o",
-                        color=colors[label], capsize=3, ms=6)
-            points.append((x, y, label, colors[label]))
+            x, y, xerr, ys = _efficiency_point(group, vals, key, monitor)
+            # hollow markers: a point drawn over another leaves the other visible
+            ax.errorbar(x, y, yerr=np.std(ys, ddof=1) if len(ys) > 1 else None, xerr=xerr, fmt=markers[label],
+                        color=colors[label], mfc="none", mew=1.5, capsize=3, ms=8, label=label)
+            xs.append(x)
         for b, style in zip(baselines or [], BASELINE_STYLES):
             if monitor in b and np.isfinite(b[monitor]):
-                ax.axhline(b[monitor], color="black", ls=style, lw=0.8, label=b["model"])
-        if all(p[0] > 0 for p in points):
+                ax.axhline(b[monitor], color="black", ls=style, lw=0.8, label=f"baseline: {b['model']}")
+        if all(x > 0 for x in xs):
             _log_axis(ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"{split} {metric_label(monitor)}")
         ax.grid(alpha=0.3, which="both")
-        _spread_labels(ax, points)
-        if baselines:
-            ax.legend(fontsize=7, loc="lower left")
     axes[0].set_title("Score vs size")
     axes[1].set_title("Score vs compute")
     axes[2].set_title("Score vs speed (bar: range over timed rounds)")
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside right center", fontsize=8, title="model (colour and shape)")
     n = max(len(g) for g in groups.values())
     fig.suptitle(f"Efficiency: {split} {monitor} ({seeds_text(n)}{'; bars: std' if several else ''}) against cost")
     return _save(fig, folder, "efficiency.png")
@@ -334,8 +362,8 @@ def plot_attention(runs: list[Run], labels: list[str], folder: Path) -> str | No
     rows = math.ceil(len(groups) / cols)
     first = next(iter(groups.values()))[0].analysis["attention"]
     n_rows, n_cols = len(first["groups"]), len(first["keys"])
-    fig, axes = plt.subplots(rows, cols, figsize=(max(3.6, 1.1 * n_cols + 2.6) * cols + 1.2,
-                                                  max(2.8, 0.45 * n_rows + 1.8) * rows),
+    width = max(8.5, max(3.8, 1.1 * n_cols + 3.0) * cols + 1.6)  # >= 1000 px at the report's dpi
+    fig, axes = plt.subplots(rows, cols, figsize=(width, max(3.8, 0.5 * n_rows + 2.4) * rows),
                              squeeze=False, layout="constrained")
     image = None
     for ax, (label, group) in zip(axes.flat, groups.items()):
@@ -357,13 +385,24 @@ def plot_attention(runs: list[Run], labels: list[str], folder: Path) -> str | No
         ax.set_title(label)
     for ax in list(axes.flat)[len(groups):]:
         ax.axis("off")
-    fig.colorbar(image, ax=axes, shrink=0.8, label="mean attention weight (rows sum to 1)")
-    fig.suptitle(f"Attention weights per key, averaged per true class (test split, mean over {_seeds_text(runs)})")
+    bar = fig.colorbar(image, ax=axes, shrink=0.8, pad=0.04)
+    bar.set_label("mean attention weight\n(rows sum to 1)", fontsize=9)
+    # wrapped to the figure's width: a title wider than the figure runs over the colour bar's label
+    title = (f"Attention weights per key, averaged per true class (test split, mean over {_seeds_text(runs)})"
+             + ("; sentiment classes: the 3-class band of acc3_band" if runs[0].kind == "regression" else ""))
+    fig.suptitle(textwrap.fill(title, int(width * 12)), fontsize=11)
     return _save(fig, folder, "attention.png")
 
 
+ABLATION_UNUSED = "—"  # the model does not read the modality: zeroing it cannot change anything
+ABLATION_UNDEFINED = "undefined"  # the metric is NaN on the predictions made with the modality zeroed
+ABLATION_NOTE = (f"{ABLATION_UNUSED}: the model does not read this modality; {ABLATION_UNDEFINED}: the metric is "
+                 f"not a number on the predictions made with it zeroed (a correlation of constant predictions)")
+
+
 def ablation_drops(runs: list[Run], labels: list[str], monitor: str) -> dict[str, dict[str, list[float]]]:
-    """``{model: {modality: [drop per seed]}}``; a drop is positive when zeroing makes the score worse."""
+    """``{model: {modality: [drop per seed]}}`` over the modalities each model reads; a drop is
+    positive when zeroing makes the score worse, NaN when the metric is undefined with it zeroed."""
     sign = 1 if direction(monitor) == "max" else -1
     out: dict[str, dict[str, list[float]]] = {}
     for label, group in _by_label(runs, labels).items():
@@ -373,7 +412,11 @@ def ablation_drops(runs: list[Run], labels: list[str], monitor: str) -> dict[str
                 continue
             ab = r.analysis["ablation"]
             for m, metrics in ab["zeroed"].items():
-                per.setdefault(m, []).append(sign * (ab["full"][monitor] - metrics[monitor]))
+                if m not in r.modalities:
+                    continue
+                value = metrics.get(monitor)
+                drop = float("nan") if value is None else sign * (ab["full"][monitor] - value)
+                per.setdefault(m, []).append(drop)
         if per:
             out[label] = per
     return out
@@ -387,14 +430,20 @@ def plot_ablation(runs: list[Run], labels: list[str], split: str, monitor: str, 
     plt = _plt()
     names = list(drops)
     modalities = sorted({m for per in drops.values() for m in per})
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(names) * len(modalities) + 2.5), 4.4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(names) * len(modalities) + 2.5), 4.6), layout="constrained")
     width = 0.8 / max(len(modalities), 1)
     cmap = plt.get_cmap("Set2")
+    marks = []  # (x, text): a bar that cannot be drawn says why, never silently missing
     for j, m in enumerate(modalities):
         x = np.arange(len(names)) + (j - (len(modalities) - 1) / 2) * width
-        mean = [np.mean(drops[n][m]) if m in drops[n] else 0.0 for n in names]
-        std = [np.std(drops[n][m], ddof=1) if len(drops[n].get(m, [])) > 1 else 0.0 for n in names]
+        finite = [[v for v in drops[n].get(m, []) if np.isfinite(v)] for n in names]
+        mean = [np.mean(v) if v else 0.0 for v in finite]
+        std = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in finite]
         ax.bar(x, mean, width, yerr=std, capsize=2, label=f"{m} zeroed", color=cmap(j))
+        marks += [(xi, "not read" if m not in drops[n] else ABLATION_UNDEFINED)
+                  for xi, n, v in zip(x, names, finite) if not v]
+    for xi, text in marks:
+        ax.text(xi, 0, text, rotation=90, ha="center", va="bottom", fontsize=7, color="dimgrey")
     ax.axhline(0, color="black", lw=0.8)
     _xticks(ax, names)
     ax.set_ylabel(f"drop in {split} {monitor} ({metric_label(monitor).split('(')[-1].rstrip(')')})")
@@ -403,6 +452,9 @@ def plot_ablation(runs: list[Run], labels: list[str], split: str, monitor: str, 
     ax.legend(title="modality", loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     ax.set_title(f"Modality ablation: {split} {monitor} lost when one modality is zeroed at test time\n"
                  f"(positive = the model relies on it; {seeds_text(len({r.seed for r in runs}))})")
+    if marks:
+        note = ABLATION_NOTE.replace(f"{ABLATION_UNUSED}:", "not read:", 1)
+        fig.text(0.01, 0.0, note, fontsize=7, color="dimgrey", ha="left", va="top", wrap=True)
     return _save(fig, folder, "ablation.png")
 
 

@@ -24,6 +24,8 @@ import math
 import os
 import shutil
 import tempfile
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -179,23 +181,58 @@ def _read_csv(path: Path) -> list[dict[str, Any]]:
         return [{k: value(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def summary_table(summary_csv: str | Path) -> str:
-    """The summary as aligned plain text (best per column marked ``*``), read from ``summary.csv``."""
+TERMINAL_WIDTH = 100
+
+
+def _aligned(texts: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in texts) for i in range(len(texts[0]))]
+    lines = ["  ".join(t.ljust(w) if i == 0 else t.rjust(w) for i, (t, w) in enumerate(zip(r, widths))) for r in texts]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def summary_table(summary_csv: str | Path, width: int = TERMINAL_WIDTH) -> str:
+    """The summary as aligned plain text (best per column marked ``*``), read from ``summary.csv``,
+    at most ``width`` columns wide: the model, the verdict and as many metric and efficiency columns
+    as fit, in the file's order; the note under it names the columns left out (all are in the file)."""
     summary = _read_csv(Path(summary_csv))
     names = [k[: -len("_mean")] for k in summary[0] if k.endswith("_mean")]
     header, rows = table_cells(summary, names)
     texts = [header] + [[t + ("*" if best else "") for t, best in cells] for cells in rows]
-    widths = [max(len(r[i]) for r in texts) for i in range(len(header))]
-    lines = ["  ".join(t.ljust(w) if i == 0 else t.rjust(w) for i, (t, w) in enumerate(zip(r, widths))) for r in texts]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    for r in texts:  # a long model name is cut, never the table's width
+        r[0] = r[0] if len(r[0]) <= 28 else r[0][:27] + "…"
+    verdict = [i for i, h in enumerate(header) if h.startswith("vs ")]
+    keep = [0, *verdict]
+    for i in range(1, len(header)):
+        if i not in keep and max(len(line) for line in _aligned([[r[j] for j in sorted(keep + [i])] for r in texts])) <= width:
+            keep.append(i)
+    keep.sort()
+    lines = _aligned([[r[j] for j in keep] for r in texts])
     n = {int(row["seeds"]) for row in summary}
     how = "one seed" if n == {1} else "mean ± std over seeds"
-    return "\n".join(lines) + f"\n(* best per column; metrics: {how})"
+    notes = [f"(* best per column; metrics: {how})"]
+    left = [header[i] for i in range(len(header)) if i not in keep]
+    if left:
+        notes.append(f"(not shown, to fit {width} columns: {', '.join(left)}; every column: {Path(summary_csv)})")
+    return "\n".join(lines + [textwrap.fill(t, width) for t in notes])
 
 
 # ---------------------------------------------------------------------------------------------
 # report.md
 # ---------------------------------------------------------------------------------------------
+
+def _selection_text(runs: list[Run], monitor: str) -> str:
+    """Which checkpoint the metrics come from, per model: ``train.select`` can differ between models."""
+    last = list(dict.fromkeys(r.label for r in runs if r.config["train"].get("select", "best") == "last"))
+    best = list(dict.fromkeys(r.label for r in runs if r.label not in last))
+    fixed = "the last epoch's checkpoint (`train.select: last`: a fixed schedule, no selection on validation)"
+    if not best:
+        return f"from {fixed}."
+    chosen = f"from the checkpoint with the best validation `{monitor}`"
+    if not last:
+        return chosen + "."
+    return f"{chosen} ({', '.join(best)}); {', '.join(last)}: from {fixed}."
+
 
 def _setup_lines(runs: list[Run], info: dict[str, Any], split: str, monitor: str) -> list[str]:
     d = runs[0].data
@@ -211,10 +248,7 @@ def _setup_lines(runs: list[Run], info: dict[str, Any], split: str, monitor: str
         + (f" with {task['num_classes']} classes" if task["kind"] != "regression" else "")
         + f"{scheme}; modalities {mods}; samples {sizes}. Every run uses the same data and splits.",
         f"- **Seeds**: {', '.join(map(str, sorted({r.seed for r in runs})))} (`train.seed`); "
-        f"{len(runs)} runs. Metrics are on the **{split}** split, "
-        + ("from the last epoch's checkpoint (`train.select: last`: a fixed schedule, no selection on "
-           "validation)." if runs[0].config["train"].get("select") == "last"
-           else f"from the checkpoint with the best validation `{monitor}`."),
+        f"{len(runs)} runs. Metrics are on the **{split}** split, {_selection_text(runs, monitor)}",
     ]
     train_keys = ("epochs", "batch_size", "optimizer", "learning_rate", "weight_decay", "schedule", "patience", "select")
     common, varies = [], []
@@ -250,10 +284,24 @@ def _ablation_table(runs: list[Run], labels: list[str], monitor: str) -> str | N
     modalities = sorted({m for per in drops.values() for m in per})
     lines = ["| model | " + " | ".join(f"zero {m}" for m in modalities) + " |",
              "|---|" + "|".join(["---:"] * len(modalities)) + "|"]
+    notes = False
     for label, per in drops.items():
-        lines.append(f"| {label} | " + " | ".join(
-            f"{np.mean(per[m]):+.4f}" if m in per else "—" for m in modalities) + " |")
+        cells = [_ablation_cell(per.get(m)) for m in modalities]
+        notes = notes or any(c in (plots.ABLATION_UNUSED, plots.ABLATION_UNDEFINED) for c in cells)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if notes:
+        lines += ["", plots.ABLATION_NOTE[:1].upper() + plots.ABLATION_NOTE[1:] + "."]
     return "\n".join(lines)
+
+
+def _ablation_cell(drops: list[float] | None) -> str:
+    if drops is None:
+        return plots.ABLATION_UNUSED
+    finite = [v for v in drops if math.isfinite(v)]
+    if not finite:
+        return plots.ABLATION_UNDEFINED
+    text = f"{np.mean(finite):+.4f}"
+    return text if len(finite) == len(drops) else f"{text} ({len(drops) - len(finite)} of {len(drops)} seeds {plots.ABLATION_UNDEFINED})"
 
 
 def _directions_line(names: list[str]) -> str:
@@ -338,90 +386,118 @@ def _tuning_lines(info_dir: Path | None) -> list[str]:
     return md + [""]
 
 
-def render_report(runs: list[str], out: str | None = None, *, reference: str | None = None,
-                  resamples: int = DEFAULT_RESAMPLES) -> str:
-    """Write the report for run folders (or one comparison folder); returns the ``report.md`` path.
+@dataclass
+class _Contents:
+    """Everything a report shows, computed from the runs before anything is written."""
 
-    Args:
-        runs: run folders, or one comparison folder (with ``compare.json``).
-        out: the report folder (default ``<comparison>/report``, or ``report`` beside loose runs).
-        reference: the model every other is compared with (default: the best unimodal model).
-        resamples: bootstrap resamples for the intervals.
+    records: list[Run]
+    info: dict[str, Any]
+    labels: list[str]
+    split: str
+    names: list[str]
+    monitor: str
+    n_seeds: set[int]
+    paired: evidence.Paired | None
+    summary: list[dict[str, Any]]
+    baselines: list[dict[str, Any]]
+    warnings: list[str]
+    tuning_dir: Path | None
 
-    Everything is computed before anything is written; the files are written into a temporary
-    folder that replaces ``out`` at the end, so a failed report leaves no partial folder.
-    """
-    records, info, default_out = collect([str(r) for r in runs])
-    folder = Path(out) if out is not None else default_out
+
+def _contents(runs: list[str], records: list[Run], info: dict[str, Any], reference: str | None,
+              resamples: int) -> _Contents:
     labels = [lab for lab in info.get("labels", []) if any(r.label == lab for r in records)]
     labels += [r.label for r in records if r.label not in labels]
     labels = list(dict.fromkeys(labels))
     split = report_split(records)
     names = metric_names(records, split)
     if evidence.has_predictions(records, split):
-        derived = [k for k in evidence.run_values(records[0], split) if k not in names]
-        names += derived
+        names += [k for k in evidence.run_values(records[0], split) if k not in names]
     monitor = monitor_of(records, split)
-    n_seeds = {len(g) for g in by_label(records, labels).values()}
-
     p = evidence.paired(records, labels, split, monitor, reference, resamples=resamples)
     verdicts = {c.model: c.verdict for c in p.rows if c.metric == monitor and c.reference == p.reference} if p else None
-    summary = summary_rows(records, labels, split, names, verdicts, p.reference if p else None)
-    base = evidence.baselines(records, split, names)
-    warn = evidence.warnings(records, labels, split, monitor)
+    one = len(runs) == 1 and (Path(runs[0]) / "compare.json").is_file()
+    return _Contents(records, info, labels, split, names, monitor, {len(g) for g in by_label(records, labels).values()},
+                     p, summary_rows(records, labels, split, names, verdicts, p.reference if p else None),
+                     evidence.baselines(records, split, names), evidence.warnings(records, labels, split, monitor),
+                     Path(runs[0]) if one else None)
 
+
+def _check_out(folder: Path) -> None:
+    """The report replaces its folder: refuse anything that is not a report folder (or new)."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {folder}: exists and is a file, expected a report folder (the report writes "
+                        f"report.md, CSV files and plots into it); name a new folder")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / "report.md").is_file():
         raise UserError(f"--out {folder}: exists and is not a report folder (no report.md); the report replaces "
                         f"its folder, so name a new or an earlier report folder")
+
+
+def _summary_md(c: _Contents) -> list[str]:
+    p, base, names = c.paired, c.baselines, c.names
+    header, rows = table_cells(c.summary, names, base)
+    how = seeds_text(min(c.n_seeds)) if len(c.n_seeds) == 1 else "mean ± std over each model's seeds"
+    md = [f"## Summary ({c.split} split, {how}; best per column in bold)", "",
+          _directions_line(names)
+          + (f" `vs {p.reference}`: the verdict on `{c.monitor}` (see *Paired comparisons*)." if p else "")
+          + (" Italic rows are baselines (`baselines.csv`): " + "; ".join(f"*{b['model']}*: {b['note']}" for b in base) + "."
+             if base else ""), ""]
+    if "acc3_band" in names:
+        md += [f"`acc3_band`: 3 classes (negative / neutral / positive) from the predicted and the true score, "
+               f"neutral |score| <= {NEUTRAL_BAND}.", ""]
+    md += [_markdown_table(header, rows), ""]
+    if p is None:
+        md += ["No intervals: some runs have no `predictions.npz` (trained before it was saved); "
+               "retrain them to compare with intervals.", ""]
+    return md
+
+
+def _report_md(c: _Contents, figures: list[tuple[str, str]], folder: Path) -> list[str]:
+    md = [f"# Comparison: {c.info.get('name', 'runs')}", ""]
+    if c.info.get("description"):
+        md += [c.info["description"], ""]
+    md += ["Reproduce with:", "", "```", c.info["command"], "```", "", *_summary_md(c)]
+    if c.warnings:
+        md += ["## Warnings", "", *[f"- **Warning**: {w}" for w in c.warnings], ""]
+    if c.paired is not None:
+        md += _paired_section(c.paired, c.monitor)
+    md += _class_count_lines(c.records)
+    md += _tuning_lines(c.tuning_dir)
+    md += ["## Setup", "", *_setup_lines(c.records, c.info, c.split, c.monitor), ""]
+    ablation = _ablation_table(c.records, c.labels, c.monitor)
+    if ablation:
+        md += ["## Modality ablation", "",
+               f"Drop in {c.split} `{c.monitor}` when one modality's features are zeroed at test time "
+               f"(positive = the model relies on it; {'one seed' if c.n_seeds == {1} else 'mean over seeds'}):",
+               "", ablation, ""]
+    md += robustness.report_section(folder)  # <comparison>/robustness, when compare --robustness wrote it
+    md += ["## Plots", ""]
+    for name, caption in figures:
+        md += [f"### {caption}", "", f"![{caption}]({name})", ""]
+    md += ["Per-run numbers: `results.csv`; per-model: `summary.csv`"
+           + ("; comparisons: `comparisons.csv`" if c.paired else "") + ".", ""]
+    return md
+
+
+def _write_files(c: _Contents, tmp: Path, folder: Path) -> None:
+    (tmp / "results.csv").write_text(_csv_text(results_rows(c.records)))
+    (tmp / "summary.csv").write_text(_csv_text(c.summary))
+    if c.paired is not None:
+        (tmp / "comparisons.csv").write_text(_csv_text(_comparison_rows(c.paired), list(COMPARISON_COLUMNS)))
+    if c.baselines:
+        (tmp / "baselines.csv").write_text(_csv_text(c.baselines))
+    figures = plots.render_all(c.records, c.labels, c.split, c.monitor, c.names, tmp, paired=c.paired,
+                               baselines=c.baselines)
+    md = "\n".join(_report_md(c, figures, folder))
+    (tmp / "report.md").write_text(md)
+
+
+def _replace_folder(folder: Path, write: Any) -> None:
+    """``write(tmp)`` fills a temporary folder beside ``folder``, which then replaces ``folder``."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        (tmp / "results.csv").write_text(_csv_text(results_rows(records)))
-        (tmp / "summary.csv").write_text(_csv_text(summary))
-        if p is not None:
-            (tmp / "comparisons.csv").write_text(_csv_text(_comparison_rows(p), list(COMPARISON_COLUMNS)))
-        if base:
-            (tmp / "baselines.csv").write_text(_csv_text(base))
-        figures = plots.render_all(records, labels, split, monitor, names, tmp, paired=p, baselines=base)
-
-        header, rows = table_cells(summary, names, base)
-        how = seeds_text(min(n_seeds)) if len(n_seeds) == 1 else "mean ± std over each model's seeds"
-        md = [f"# Comparison: {info.get('name', 'runs')}", ""]
-        if info.get("description"):
-            md += [info["description"], ""]
-        md += ["Reproduce with:", "", "```", info["command"], "```", "",
-               f"## Summary ({split} split, {how}; best per column in bold)", "",
-               _directions_line(names)
-               + (f" `vs {p.reference}`: the verdict on `{monitor}` (see *Paired comparisons*)." if p else "")
-               + (" Italic rows are baselines (`baselines.csv`): " + "; ".join(f"*{b['model']}*: {b['note']}" for b in base) + "."
-                  if base else ""), ""]
-        if "acc3_band" in names:
-            md += [f"`acc3_band`: 3 classes (negative / neutral / positive) from the predicted and the true score, "
-                   f"neutral |score| <= {NEUTRAL_BAND}.", ""]
-        md += [_markdown_table(header, rows), ""]
-        if p is None:
-            md += ["No intervals: some runs have no `predictions.npz` (trained before it was saved); "
-                   "retrain them to compare with intervals.", ""]
-        if warn:
-            md += ["## Warnings", "", *[f"- **Warning**: {w}" for w in warn], ""]
-        if p is not None:
-            md += _paired_section(p, monitor)
-        md += _class_count_lines(records)
-        md += _tuning_lines(Path(runs[0]) if len(runs) == 1 and (Path(runs[0]) / "compare.json").is_file() else None)
-        md += ["## Setup", "", *_setup_lines(records, info, split, monitor), ""]
-        ablation = _ablation_table(records, labels, monitor)
-        if ablation:
-            md += ["## Modality ablation", "",
-                   f"Drop in {split} `{monitor}` when one modality's features are zeroed at test time "
-                   f"(positive = the model relies on it; {'one seed' if n_seeds == {1} else 'mean over seeds'}):",
-                   "", ablation, ""]
-        md += robustness.report_section(folder)  # <comparison>/robustness, when compare --robustness wrote it
-        md += ["## Plots", ""]
-        for name, caption in figures:
-            md += [f"### {caption}", "", f"![{caption}]({name})", ""]
-        md += ["Per-run numbers: `results.csv`; per-model: `summary.csv`"
-               + ("; comparisons: `comparisons.csv`" if p else "") + ".", ""]
-        (tmp / "report.md").write_text("\n".join(md))
+        write(tmp)
         os.chmod(tmp, 0o755)
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old.{os.getpid()}")
@@ -433,4 +509,27 @@ def render_report(runs: list[str], out: str | None = None, *, reference: str | N
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def render_report(runs: list[str], out: str | None = None, *, reference: str | None = None,
+                  resamples: int = DEFAULT_RESAMPLES) -> str:
+    """Write the report for run folders (or one comparison folder); returns the ``report.md`` path.
+
+    Args:
+        runs: run folders, or one comparison folder (with ``compare.json``).
+        out: the report folder (default ``<comparison>/report``, or ``report`` beside loose runs);
+            an existing file, or a folder that is not a report, is refused.
+        reference: the model every other is compared with (default: the best unimodal model).
+        resamples: bootstrap resamples for the intervals.
+
+    Everything is computed before anything is written; the files are written into a temporary
+    folder that replaces ``out`` at the end, so a failed report leaves no partial folder.
+    """
+    if out is not None:  # before reading any run: a wrong --out costs nothing
+        _check_out(Path(out))
+    records, info, default_out = collect([str(r) for r in runs])
+    folder = Path(out) if out is not None else default_out
+    _check_out(folder)
+    c = _contents([str(r) for r in runs], records, info, reference, resamples)
+    _replace_folder(folder, lambda tmp: _write_files(c, tmp, folder))
     return str(folder / "report.md")
