@@ -221,7 +221,9 @@ def iter_arrow(path: Path, columns: list[str], batch_size: int = 65536) -> Itera
         import pyarrow.dataset as pads
 
         data = pads.dataset(str(path), format="parquet" if fmt == "parquet" else "ipc")
-        yield from data.to_batches(columns=columns, batch_size=batch_size, use_threads=True)
+        # little read-ahead: memory holds a few record batches whatever the file's size
+        yield from data.to_batches(columns=columns, batch_size=batch_size, batch_readahead=2, fragment_readahead=1,
+                                   use_threads=True)
     except pa.ArrowException as e:
         raise DataError(f"{path}: cannot read ({str(e).splitlines()[0][:120]})") from None
 
