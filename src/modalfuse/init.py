@@ -111,7 +111,7 @@ def init(paths: list[str], out: str = "comparison.yaml", *, label: str = "label"
     Raises:
         UserError: unreadable or unsuitable data (one modality only), or a file that exists without ``force``.
     """
-    from .datasets.features import FeaturesParams, describe_source
+    from .datasets.features_table import FeaturesParams, describe_source
     from .metrics import DEFAULT_MONITOR
     from .training.runfolder import atomic_write
 

@@ -24,7 +24,7 @@ import torch
 from ..errors import ConfigError
 from ..readers.feature_files import Columns, Source, arrow_columns, find_source, iter_arrow, open_arrow
 from .base import Batch, DataBundle, TaskSpec
-from .features import SPLIT_NAMES, FeaturesParams, arrow_schema_info, make_labels, masks_of, modality_specs
+from .features_table import SPLIT_NAMES, FeaturesParams, arrow_schema_info, make_labels, masks_of, modality_specs
 from .yt8m import FILES_PER_RANK
 
 READ_ROWS = 2048  # rows per record batch read: a few MB of features, whatever the file's row groups
@@ -185,7 +185,7 @@ def _check_streamable(source: Source, p: FeaturesParams, columns: list[str], mod
 
 def build_streaming(p: FeaturesParams) -> DataBundle:
     """The splits as ``FeatureStream``s; see the module docstring."""
-    from .features import _pick_modalities
+    from .features_table import _pick_modalities
 
     source = find_source(p.paths())
     info = arrow_schema_info(source, p.names()) if source.format == "arrow" else {"columns": [], "modalities": {}}
