@@ -10,8 +10,11 @@ The search space is declared per comparison preset, under ``tune:`` (config key 
 
 Each model's study is an Optuna study (``optuna`` is the ``[tune]`` extra) named
 ``<comparison>-<model>``, sampled by a seeded TPE sampler (seed 0, the same for every model), in
-``--tune-storage URL`` (any Optuna RDB storage: ``sqlite:///tune.db``, ``postgresql://...``; default:
-``<comparison>/tuning.db``). A trial trains the model with the first seed of the comparison and
+``--tune-storage`` (any Optuna RDB storage URL: ``sqlite:///tune.db``, ``postgresql://...``, or the path
+of an Optuna journal file, which works on a shared file system across nodes; default:
+``<comparison>/tuning.db``, and ``<comparison>/tuning.journal`` under ``--launcher slurm``). The
+storage is opened once, before any worker starts (``open_storage``): two workers that created an
+SQLite schema at once failed with ``UNIQUE constraint failed: alembic_version.version_num``. A trial trains the model with the first seed of the comparison and
 scores the validation metric its runs monitor (``run.json``'s ``best_valid``). A study stops at N
 complete trials counted in the storage, so several machines pointing at one storage share the
 work, and re-running continues an interrupted search. Trial history: ``tuning.csv``; chosen values:
@@ -49,6 +52,35 @@ def _optuna() -> Any:
         raise missing_extra("compare --tune", "optuna", "tune") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
+
+
+def open_storage(spec: str) -> Any:
+    """The Optuna storage ``spec`` names, its schema created if new.
+
+    Args:
+        spec: an RDB URL (``sqlite:///tune.db``, ``postgresql://...``) or the path of a journal file
+            (``JournalFileBackend``: file locks, no database server, safe on a shared file system).
+    """
+    optuna = _optuna()
+    if "://" in spec:
+        return optuna.storages.RDBStorage(spec)
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.storages.JournalStorage(JournalFileBackend(spec))
+
+
+def open_study(name: str, storage: str, goal: str) -> Any:
+    """One model's study in ``storage`` (created if new), sampled by the seeded TPE sampler.
+
+    Args:
+        name: ``<comparison>-<model>``.
+        storage: as ``open_storage`` takes it.
+        goal: ``max`` or ``min`` (``metrics.direction`` of the monitored metric).
+    """
+    optuna = _optuna()
+    return optuna.create_study(study_name=name, storage=open_storage(storage), load_if_exists=True,
+                               direction="maximize" if goal == "max" else "minimize",
+                               sampler=optuna.samplers.TPESampler(seed=TUNE_SEED))
 
 
 def _suggest(trial: Any, key: str, space: Any) -> Any:
@@ -101,14 +133,17 @@ def _study(label: str, p: Plan, raw: dict[str, Any], space: dict[str, Any], tria
     torch.set_num_threads(1)
     cfg = build_config(raw)
     monitor = cfg.train.monitor or DEFAULT_MONITOR.get(_task_kind(raw), "accuracy")
-    study = optuna.create_study(study_name=f"{p.name}-{label}", storage=storage, load_if_exists=True,
-                                direction="maximize" if direction(monitor) == "max" else "minimize",
-                                sampler=optuna.samplers.TPESampler(seed=TUNE_SEED))
+    study = open_study(f"{p.name}-{label}", storage, direction(monitor))
     done = lambda: len([t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE])  # noqa: E731
     if done() < trials:
         study.optimize(_objective_factory(raw, space, Path(trial_root) / label),
                        callbacks=[optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,))],
                        n_trials=trials - done())
+    return study_summary(label, monitor, study)
+
+
+def study_summary(label: str, monitor: str, study: Any) -> dict[str, Any]:
+    """One model's finished study: its trial rows (``tuning.csv``) and best trial."""
     rows = [{"model": label, "trial": t.number, "state": t.state.name, "value": t.value,
              **{k: json.dumps(v) for k, v in (t.user_attrs.get("values") or {}).items()}} for t in study.trials]
     best = study.best_trial
@@ -147,6 +182,7 @@ def tune_plan(p: Plan, folder: Path, *, trials: int, overrides: list[str], stora
     storage = storage or f"sqlite:///{(folder / 'tuning.db').resolve()}"
     print(f"tuning {len(first)} models x {trials} trials ({', '.join(p.tune)}), storage {storage}",
           file=stream, flush=True)
+    open_storage(storage)  # the schema, once, before any worker opens it (the workers raced to create it)
     args = [(lab, p, spec.raw, p.tune, trials, storage, str(folder / "tuning")) for lab, spec in first.items()]
     if jobs > 1 and len(args) > 1:
         import multiprocessing as mp
