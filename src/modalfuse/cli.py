@@ -169,6 +169,13 @@ def _add_prepare(sub: Any) -> None:
     q.add_argument("--align-to", required=True, help="a sequence NAME (word level) or 'labels' (utterance level)")
     q.add_argument("--out", required=True)
     q.add_argument("--workers", type=int, default=1, help="processes reading videos in parallel")
+    q = psub.add_parser("features", help="the bundled YouTube-8M shards or MOSI word sequences as Parquet feature "
+                                         "tables (data.name: features)")
+    q.add_argument("source", choices=["yt8m", "mosi-words"])
+    q.add_argument("--out", required=True, help="the folder to write")
+    for split in ("train", "valid", "test"):
+        q.add_argument(f"--{split}", nargs="+", default=None, metavar="SHARD",
+                       help=f"yt8m: the {split} split's TFRecord shards (default: the bundled sample)")
 
 
 def _add_init(sub: Any) -> None:
@@ -342,6 +349,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         from .prepare.yt8m_frames import prepare_yt8m_frames
 
         summary = prepare_yt8m_frames(args.inputs, args.out, workers=args.workers, skip_corrupt=args.skip_corrupt)
+    elif args.what == "features":
+        from .prepare.features import prepare_features
+
+        summary = prepare_features(args.source, args.out, train=args.train, valid=args.valid, test=args.test)
     else:
         from .prepare.cmu_sdk import prepare_cmu_sdk
 
