@@ -106,3 +106,22 @@ def test_docs_api_page_runs_as_written(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "api-example.png").stat().st_size > 1000
     assert (tmp_path / "runs" / "compare-synthetic" / "report" / "report.md").is_file()
     assert scope["comparison"].summary and scope["same"].metrics == scope["run"].metrics
+
+
+def test_compare_takes_jobs_and_reference_and_names_the_cli_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`modalfuse.compare` passes what `modalfuse compare --jobs/--reference` pass (issue 29), and its
+    docstring names the default preset the command line uses."""
+    import modalfuse
+    from modalfuse import comparison
+    from modalfuse.comparison import DEFAULT_PRESET
+
+    seen = {}
+
+    def fake(configs, **kwargs):
+        seen.update(kwargs, configs=configs)
+        return str(tmp_path)
+
+    monkeypatch.setattr(comparison, "compare", fake)
+    modalfuse.compare("synthetic", jobs=3, reference="text")
+    assert seen["jobs"] == 3 and seen["reference"] == "text" and seen["configs"] == ["synthetic"]
+    assert f'default ``"{DEFAULT_PRESET}"``' in modalfuse.compare.__doc__

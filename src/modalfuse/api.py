@@ -309,15 +309,20 @@ def export(run: Run | str | Path, out: str | Path, fmt: str | None = None) -> Pa
 
 
 def compare(configs: list[str] | str | None = None, *, seeds: int | None = None, out: str | Path | None = None,
-            overrides: list[str] | None = None) -> Comparison:
+            overrides: list[str] | None = None, jobs: int | None = None, reference: str | None = None) -> Comparison:
     """Train (or reuse) every run of a comparison under identical data, splits and seeds, and render
     its report.
 
     Args:
-        configs: comparison presets (``"mosi"``, ``"synthetic"``) and/or training configs; default ``mosi``.
+        configs: comparison presets (``"mosi-words"``, ``"mosi"``, ``"synthetic"``, ...; ``modalfuse
+            list presets``) and/or training configs; default ``"mosi-words"``, as ``modalfuse compare``.
         seeds: seeds per model (default: the preset's).
         out: the comparison folder (default ``runs/compare-<name>``).
         overrides: ``"a.b=c"`` applied to every run.
+        jobs: runs trained at once, each in its own process (default: one per CPU core this
+            process may use, as ``modalfuse compare --jobs auto``).
+        reference: the model every other is compared with in the report (default: the best
+            unimodal model).
 
     Returns:
         The ``Comparison`` (runs, summary rows, report path).
@@ -327,7 +332,7 @@ def compare(configs: list[str] | str | None = None, *, seeds: int | None = None,
     if isinstance(configs, str):
         configs = [configs]
     return Comparison(Path(_compare(list(configs or []), seeds=seeds, out=None if out is None else str(out),
-                                    overrides=overrides)))
+                                    overrides=overrides, jobs=jobs, reference=reference)))
 
 
 __all__ = ["Run", "Comparison", "train", "smoke", "load_run", "evaluate", "predict", "export", "compare"]

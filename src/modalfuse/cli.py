@@ -446,6 +446,11 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
 
     def fail(message: str, code: int = 2) -> int:
+        """One line (and with --debug the traceback first); the same exit code either way."""
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one message, not one per process
             line = " ".join(str(message).split("\n"))
             print(f"modalfuse {args.command}: error: {line}", file=sys.stderr)
@@ -464,8 +469,6 @@ def _main(argv: list[str] | None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports a process killed by a closed pipe
     except UserError as e:
-        if args.debug:
-            raise
         return fail(str(e), e.exit_code)
     except KeyboardInterrupt:
         if args.debug:
@@ -473,15 +476,11 @@ def _main(argv: list[str] | None) -> int:
         print(f"modalfuse {args.command}: interrupted", file=sys.stderr)
         return 130
     except OSError as e:  # missing, unreadable or unwritable files, a directory, a full disk
-        if args.debug:
-            raise
         return fail(_os_error_line(e))
     except MemoryError:
-        if args.debug:
-            raise
         return fail("out of memory (an input asks for more memory than this machine has)")
     except Exception as e:  # noqa: BLE001 - only errors a reader let through; others keep their traceback
-        if args.debug or not _from_reader(e.__traceback__):
+        if not _from_reader(e.__traceback__):
             raise
         return fail(f"could not read the input ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
                     f"a reader let this through, please report it (--debug shows where)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 
 from .errors import UserError, closest
@@ -97,14 +99,41 @@ def preset_parameter_count(preset: str | Path) -> int:
         return count_parameters(build_model(load_yaml(preset)["model"], PAPER_SPECS, PAPER_TASK))
 
 
+def _preset_about(path: Path) -> str:
+    """The first sentence of a preset's header comment (the lines after its command line), whole."""
+    lines = path.read_text().splitlines()
+    text = []
+    for line in lines[1:]:
+        if not line.startswith("#"):
+            break
+        text.append(line.lstrip("#").strip())
+    joined = " ".join(text)
+    end = re.search(r"\.(\s|$)", joined)
+    return joined[: end.start() + 1] if end else joined
+
+
+def _columns(rows: list[tuple[str, ...]], width: int = 100) -> list[str]:
+    """Rows aligned in columns as wide as their longest entry; the last column wrapped at word
+    boundaries under itself, so no description is cut mid-phrase."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    indent = sum(widths) + 2 * len(widths)
+    out = []
+    for r in rows:
+        head = "".join(f"{c:<{w}}  " for c, w in zip(r, widths))
+        lines = textwrap.wrap(r[-1], max(30, width - indent)) or [""]
+        out.append((head + lines[0]).rstrip())
+        out += [" " * indent + line for line in lines[1:]]
+    return out
+
+
 def _model_lines(task: str | None) -> list[str]:
     from .registry import MODELS
 
-    lines = []
+    rows = []
     for name in MODELS.names():
         info = MODELS.info(name)
         if fits(info.get("task"), task):
-            lines.append(f"{name:<24} {'':<24} {info.get('description', '')}".rstrip())
+            rows.append((name, "", info.get("description", "")))
     # The YouTube-8M models are presets of the one classifier: each with its exact size in the paper
     # setting (MF+STD inputs: rgb 2048-d, audio 256-d; 3862 classes) and the line that describes it.
     if fits("yt8m", task):
@@ -113,9 +142,8 @@ def _model_lines(task: str | None) -> list[str]:
                 continue
             path = PRESET_DIR / f"{preset}.yaml"
             n = preset_parameter_count(path)
-            about = next((ln.lstrip("# ").strip() for ln in path.read_text().splitlines()[1:3] if ln.startswith("#")), "")
-            lines.append(f"{preset:<24} {f'{n / 1e6:.1f}M ({n:,})':<24} {about}".rstrip())
-    return lines
+            rows.append((preset, f"{n / 1e6:.1f}M ({n:,})", _preset_about(path)))
+    return _columns(rows) if rows else []
 
 
 def list_entries(kind: str, task: str | None = None) -> list[str]:

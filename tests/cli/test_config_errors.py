@@ -29,9 +29,10 @@ def test_misspelt_key_exits_2_with_one_line_naming_it_and_the_valid_keys():
     assert "Traceback" not in r.stderr
 
 
-def test_debug_shows_the_traceback():
+def test_debug_shows_the_traceback_and_keeps_the_exit_code():
     r = _cli("--debug", "train", SYNTHETIC, "--set", "train.lerning_rate=1")
-    assert r.returncode != 0 and "Traceback" in r.stderr
+    assert r.returncode == 2 and "Traceback" in r.stderr  # bad input: 2 with or without --debug
+    assert r.stderr.strip().splitlines()[-1].startswith("modalfuse train: error:")
 
 
 @pytest.mark.parametrize(
