@@ -10,7 +10,9 @@ never writing into the run folders).
   reference on the monitored metric);
 - ``comparisons.csv``: ``model, reference, metric, delta, ci_low, ci_high, p_value, p_adjusted,
   verdict, seeds, examples`` (``modalfuse.stats``), and ``baselines.csv``;
-- ``report.md`` and PNG plots (``plots.py``).
+- ``report.md`` and PNG plots (``plots.py``);
+- ``report.html``: the same report as one self-contained page (plots embedded, each run's config on
+  demand; ``html_report.py``).
 
 Metrics that the runs' ``predictions.npz`` can recompute are recomputed from it.
 """
@@ -35,7 +37,7 @@ from ..errors import UserError
 from ..metrics import direction
 from ..stats.paired import ALPHA, DEFAULT_RESAMPLES
 from ..stats.weighted import NEUTRAL_BAND
-from . import evidence, plots, robustness
+from . import evidence, html_report, plots, robustness
 from .runs import Run, by_label, collect, metric_names, monitor_of, report_split, seeds_text
 
 EFFICIENCY = ("parameters", "train_seconds", "inference_samples_per_s", "flops_per_sample", "peak_memory_mb")
@@ -490,6 +492,8 @@ def _write_files(c: _Contents, tmp: Path, folder: Path) -> None:
                                baselines=c.baselines)
     md = "\n".join(_report_md(c, figures, folder))
     (tmp / "report.md").write_text(md)
+    title = f"Comparison: {c.info.get('name', 'runs')}"
+    (tmp / html_report.HTML_FILE).write_text(html_report.report_html(md, c.records, [tmp, folder], title))
 
 
 def _replace_folder(folder: Path, write: Any) -> None:
