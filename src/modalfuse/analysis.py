@@ -14,7 +14,6 @@ Three parts, all on the run's best checkpoint:
 
 from __future__ import annotations
 
-import json
 import time
 import weakref
 from pathlib import Path
@@ -25,9 +24,9 @@ import torch
 from torch import Tensor, nn
 
 from .errors import UserError
-from .stats.predictions import PREDICTIONS_FILE, save_predictions, split_labels
+from .training.runfolder import ANALYSIS, COMPLETE, PREDICTIONS, RunFolder
 
-ANALYSIS_FILE = "analysis.json"
+ANALYSIS_FILE = ANALYSIS  # the name `modalfuse analyze` prints; the run folder's layout owns it
 INFERENCE_BATCH = 256
 THROUGHPUT_ROUNDS = 7  # timed rounds per run: the median is reported, with the rounds' spread
 MAX_LABELS = 8  # multilabel attention: the most frequent labels only
@@ -225,23 +224,16 @@ def attention(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.devi
 # The analysis file
 # ---------------------------------------------------------------------------------------------
 
-def save_run_predictions(run_dir: Path, cfg: Any, model: nn.Module, data: Any, device: torch.device) -> None:
-    """Predict ``eval.splits`` with the loaded checkpoint and write ``predictions.npz`` (what the
-    training loop writes itself since it exists), with the training labels for the label prior."""
-    from .training.loop import predict_split
+def save_run_predictions(run: RunFolder, cfg: Any, model: nn.Module, data: Any, device: torch.device) -> None:
+    """Write ``predictions.npz`` of a run trained before the training loop wrote it, as the loop
+    writes it (``final_predictions`` of the loaded checkpoint)."""
+    from .training.loop import final_predictions, save_final_predictions
 
-    preds = {}
-    for split in cfg.eval.splits:
-        ds = data.valid if split == "valid" else data.test
-        if ds is not None:
-            preds[split] = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device)
-    save_predictions(run_dir / PREDICTIONS_FILE, data.task.kind, preds, top_k=cfg.eval.top_k,
-                     threshold=cfg.eval.threshold, train_labels=split_labels(data.train))
+    save_final_predictions(run, data, cfg, final_predictions(model, data, cfg, device=device))
 
 
 def read_analysis(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / ANALYSIS_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    return RunFolder(run_dir).read_analysis()
 
 
 def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = None,
@@ -256,21 +248,20 @@ def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = N
         min_seconds: how long to time inference for samples/s.
     """
     from . import plugins
-    from .config import build_config, load_yaml
     from .training.run import load_run
-    from .training.runfolder import is_finished, write_json
 
-    run_dir = Path(run_dir)
-    if not is_finished(run_dir):
-        raise UserError(f"{run_dir}: not a finished run folder (no run.json); analyse runs that finished training")
+    run = RunFolder(run_dir)
+    if not run.is_finished():
+        raise UserError(f"{run_dir}: not a finished run folder (no {COMPLETE}); analyse runs that finished training")
     plugins.require_run(run_dir)  # a run trained with plugins names their entries in its config
-    want = device or build_config(load_yaml(run_dir / "config.yaml")).train.device
+    cfg, model, data = load_run(run_dir, device="cpu", data=data)  # the config is validated once, here
+    want = device or cfg.train.device
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(want)
-    cfg, model, data = load_run(run_dir, device=dev, data=data)
-    if not (run_dir / PREDICTIONS_FILE).is_file():  # a run trained before the loop saved them
-        save_run_predictions(run_dir, cfg, model, data, dev)
+    model.to(dev)
+    if not run.has(PREDICTIONS):  # a run trained before the loop saved them
+        save_run_predictions(run, cfg, model, data, dev)
     split = "test" if data.test is not None else "valid"
     ds = data.split(split)
     result = {
@@ -279,5 +270,5 @@ def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = N
         "ablation": ablation(model, ds, data, cfg, dev),
         "attention": attention(model, ds, data, cfg, dev),
     }
-    write_json(run_dir / ANALYSIS_FILE, result)
+    run.write_analysis(result)
     return result

@@ -16,7 +16,6 @@ the same thing; what is costly to build (the model, the data) is loaded on first
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -53,13 +52,11 @@ class Run:
     _data: DataBundle | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.path = Path(self.path)
-        if not (self.path / "config.yaml").is_file():
-            raise UserError(f"{self.path}: not a run folder (no config.yaml)")
+        from .training.runfolder import CONFIG, RunFolder
 
-    def _json(self, name: str, default: Any = None) -> Any:
-        p = self.path / name
-        return json.loads(p.read_text()) if p.is_file() else default
+        self.path = Path(self.path)
+        self._folder = RunFolder(self.path)  # every file of the folder is read through it
+        self._folder.require(CONFIG, what="a run folder")
 
     @cached_property
     def plugins(self) -> list[str]:
@@ -69,47 +66,38 @@ class Run:
 
     @cached_property
     def config(self) -> Config:
-        from .config import build_config, load_yaml
+        from .config import build_config
 
         self.plugins  # noqa: B018 -- its entries must be registered before the config validates
-        return build_config(load_yaml(self.path / "config.yaml"))
+        return build_config(self._folder.read_config())
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return self._json("metrics.json", {})
+        return self._folder.read_metrics()
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        from .training.runfolder import read_jsonl
-
-        return read_jsonl(self.path / "metrics.jsonl")
+        return self._folder.read_history()
 
     @property
     def finished(self) -> bool:
         """Whether the run wrote its completion marker (``run.json``)."""
-        from .training.runfolder import is_finished
-
-        return is_finished(self.path)
+        return self._folder.is_finished()
 
     @cached_property
     def info(self) -> dict[str, Any]:
-        info = self._json("data.json")
+        info = self._folder.read_data_info()
         if info is None:
             raise UserError(f"{self.path}: no data.json (the run stopped before its data was built)")
         return info
 
     @property
     def modalities(self) -> dict[str, ModalitySpec]:
-        from .datasets.base import ModalitySpec
-
-        return {m: ModalitySpec(s["dim"], s["seq_len"]) for m, s in self.info["modalities"].items()}
+        return self._folder.read_specs()[0]
 
     @property
     def task(self) -> TaskSpec:
-        from .datasets.base import TaskSpec
-
-        t = self.info["task"]
-        return TaskSpec(t["kind"], t["num_classes"], tuple(t["class_names"]) if t.get("class_names") else None)
+        return self._folder.read_specs()[1]
 
     @cached_property
     def model(self) -> Any:
@@ -149,18 +137,24 @@ class Comparison:
     path: Path
 
     @property
+    def _folder(self) -> Any:
+        from .training.runfolder import ComparisonFolder
+
+        return ComparisonFolder(self.path)
+
+    @property
     def runs(self) -> list[Run]:
-        info = json.loads((self.path / "compare.json").read_text())
-        return [Run(self.path / r["folder"]) for r in info["runs"] if (self.path / r["folder"] / "run.json").is_file()]
+        runs = [self._folder.run(r["folder"]) for r in self._folder.read_plan()["runs"]]
+        return [Run(r.path) for r in runs if r.is_finished()]
 
     @property
     def summary(self) -> list[dict[str, str]]:
-        with open(self.path / "report" / "summary.csv", newline="") as f:
+        with open(self._folder.report_dir / "summary.csv", newline="") as f:
             return list(csv.DictReader(f))
 
     @property
     def report(self) -> Path:
-        return self.path / "report" / "report.md"
+        return self._folder.report_dir / "report.md"
 
 
 def _as_path(run: Run | str | Path) -> Path:

@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from .errors import UserError
@@ -244,12 +243,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(line)
         return 0
     from .training.run import train
+    from .training.runfolder import RunFolder
 
     run_dir = train(args.config, overrides=args.overrides, out=args.out, resume=args.resume)
     if run_dir is not None:
         # The final metrics of each evaluated split (the best checkpoint's), as `evaluate` prints them.
-        final = json.loads((Path(run_dir) / "metrics.json").read_text()) if (Path(run_dir) / "metrics.json").is_file() else {}
-        for split, metrics in final.items():
+        for split, metrics in RunFolder(run_dir).read_metrics().items():
             print(f"{split}:")
             _print_metrics(metrics, "  ")
         print(run_dir)
@@ -258,11 +257,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .training.run import evaluate_run
+    from .training.runfolder import RunFolder
 
     metrics = evaluate_run(args.run_dir, split=args.split)
-    run_info = Path(args.run_dir) / "run.json"
-    epoch = json.loads(run_info.read_text()).get("best_epoch") if run_info.is_file() else None
-    where = (f"{args.run_dir}: split {args.split}, checkpoint {Path(args.run_dir) / 'checkpoints' / 'best.pt'}"
+    run = RunFolder(args.run_dir)
+    epoch = (run.read_completion() or {}).get("best_epoch")
+    where = (f"{args.run_dir}: split {args.split}, checkpoint {run.checkpoint_path('best')}"
              + (f" (epoch {epoch})" if epoch is not None else ""))
     if args.json:
         print(where, file=sys.stderr)
@@ -320,11 +320,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .analysis import ANALYSIS_FILE, analyze_run
+    from .analysis import analyze_run
+    from .training.runfolder import ANALYSIS, RunFolder
 
     for run in args.runs:
         analyze_run(run, device=args.device)
-        print(Path(run) / ANALYSIS_FILE)
+        print(RunFolder(run).file(ANALYSIS))
     return 0
 
 

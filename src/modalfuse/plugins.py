@@ -170,7 +170,7 @@ def record_run(run_dir: str | Path, config: dict[str, Any]) -> list[str]:
     Returns:
         The recorded module names.
     """
-    from .training.runfolder import write_json
+    from .files import write_json
 
     modules = needed_plugins(config)
     write_json(Path(run_dir) / RUN_FILE, {"modules": modules})

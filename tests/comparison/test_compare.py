@@ -58,7 +58,7 @@ def _metric_rows(folder: Path) -> list[dict[str, str]]:
 def test_interrupted_comparison_resumes_to_the_same_report(tiny_preset: Path, tiny_compare: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGINT in the middle of the second run's second epoch; re-running continues from there."""
-    import modalfuse.training.loop as loop
+    import modalfuse.training.runfolder as loop  # RunFolder.save_checkpoint writes through it
 
     out = tmp_path / "tiny"
     saves: list[Path] = []
@@ -105,14 +105,15 @@ def test_interrupted_comparison_resumes_to_the_same_report(tiny_preset: Path, ti
 
 def test_unfinished_run_without_checkpoint_restarts_cleanly(tiny_preset: Path, tmp_path: Path) -> None:
     from modalfuse.comparison.runner import _state
+    from modalfuse.training.runfolder import RunFolder
 
     spec = plan([str(tiny_preset)]).runs[0]
     folder = tmp_path / spec.name
-    assert _state(folder, spec) == "new"
+    assert _state(RunFolder(folder), spec) == "new"
     folder.mkdir()
-    assert _state(folder, spec) == "broken"  # no config.yaml: never trained
+    assert _state(RunFolder(folder), spec) == "broken"  # no config.yaml: never trained
     (folder / "config.yaml").write_text(json.dumps(build_config(spec.raw).to_dict()))
-    assert _state(folder, spec) == "broken"  # no checkpoint to resume from
+    assert _state(RunFolder(folder), spec) == "broken"  # no checkpoint to resume from
 
 
 def test_a_run_saved_before_a_key_existed_is_reused_when_the_default_reproduces_it(tiny_preset: Path,
@@ -126,6 +127,7 @@ def test_a_run_saved_before_a_key_existed_is_reused_when_the_default_reproduces_
     import yaml
 
     from modalfuse.comparison.runner import _state
+    from modalfuse.training.runfolder import RunFolder
 
     spec = plan([str(tiny_preset)]).runs[0]
     saved = yaml.safe_load((tiny_compare / "runs" / spec.name / "config.yaml").read_text())
@@ -139,10 +141,10 @@ def test_a_run_saved_before_a_key_existed_is_reused_when_the_default_reproduces_
         older = dict(saved, train={k: v for k, v in saved["train"].items() if k != key})
         (folder / "config.yaml").write_text(yaml.safe_dump(older))
         if state:
-            assert _state(folder, spec) == state
+            assert _state(RunFolder(folder), spec) == state
         else:
             with pytest.raises(UserError, match=f"different config.*train.{key}"):
-                _state(folder, spec)
+                _state(RunFolder(folder), spec)
 
 
 @pytest.mark.slow

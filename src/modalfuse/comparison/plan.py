@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import apply_overrides, build_config, load_yaml
+from ..config import Config, apply_overrides, build_config, load_yaml
 from ..errors import ConfigError, UserError, closest
 from ..listing import PRESET_DIR, compare_preset_names
 
@@ -31,11 +31,12 @@ PRESET_KEYS = ("description", "seeds", "models", "overrides", "tune")
 
 @dataclass
 class RunSpec:
-    """One training run of a comparison: a model label, a seed and its fully resolved config."""
+    """One training run of a comparison: a model label, a seed and its config, validated once here."""
 
     label: str
     seed: int
-    raw: dict[str, Any]  # the config after every override, as passed to ``train``
+    raw: dict[str, Any]  # the config after every override (what ``--tune`` trials override further)
+    config: Config  # ``raw`` validated: what ``train`` runs and what a reused run folder must match
 
     @property
     def name(self) -> str:
@@ -145,8 +146,8 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
         for label, path, extra in entries:
             raw = apply_overrides(load_yaml(path), [*extra, *(overrides or []), *(per_label or {}).get(label, []),
                                                     f"train.seed={seed}", "train.progress=none"])
-            build_config(raw)  # validate every run before training any
-            result.runs.append(RunSpec(label, seed, raw))
+            # validated here, once, before training any run; compare hands this Config to train
+            result.runs.append(RunSpec(label, seed, raw, build_config(raw)))
     return result
 
 

@@ -14,8 +14,6 @@ process is busy (tested: the reports of ``--jobs 1`` and ``--jobs 2`` hold the s
 
 from __future__ import annotations
 
-import inspect
-import json
 import os
 import shlex
 import shutil
@@ -28,58 +26,31 @@ from typing import Any
 
 import yaml
 
-from ..config import build_config, load_yaml
+from ..config import Config
 from ..errors import UserError
-from ..training.runfolder import (ANALYSIS, CHECKPOINTS, CONFIG, LAST, METRICS, METRICS_LOG, folder_lock, is_finished,
-                                  read_jsonl, write_json)
+from ..training.runfolder import ANALYSIS, CONFIG, METRICS, ComparisonFolder, RunFolder
 from .plan import Plan, RunSpec, plan
 from .progress import Progress
-
-COMPARE_FILE = "compare.json"
 
 
 # ---------------------------------------------------------------------------------------------
 # Run folder states
 # ---------------------------------------------------------------------------------------------
 
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            diff = _first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
-            if diff:
-                return diff
-        return None
-    return None if a == b else f"{prefix[:-1]}: {a!r} there, {b!r} now"
-
-
-RESULT_NEUTRAL = ("threads", "progress", "num_workers", "device")  # train.* keys that never change results
-
-
-def _state(folder: Path, spec: RunSpec) -> str:
+def _state(run: RunFolder, spec: RunSpec) -> str:
     """``new``, ``finished`` (completed and analysed), ``trained`` (analysis missing), ``resumable``
     or ``broken`` (restart cleanly). A folder trained with another config is an error."""
-    if not folder.exists():
+    if not run.path.exists():
         return "new"
-    saved = folder / CONFIG
-    if not saved.is_file():
+    if not run.has(CONFIG):
         return "broken"
-    have, want = load_yaml(saved), build_config(spec.raw).to_dict()
-    try:
-        # Resolved with today's defaults: a key added since the run was trained, at the default that
-        # reproduces the old behaviour, is no difference (else every new key would retrain everything).
-        have = build_config(have).to_dict()
-    except UserError:
-        pass  # a key since removed or renamed: compared as saved, so the difference is named
-    for d in (have, want):
-        for k in RESULT_NEUTRAL:
-            (d.get("train") or {}).pop(k, None)
-    diff = _first_difference(have, want)
+    diff = run.config_difference(spec.config.to_dict(), names=("there", "now"))
     if diff:
-        raise UserError(f"{folder}: this run was trained with a different config ({diff}); "
+        raise UserError(f"{run.path}: this run was trained with a different config ({diff}); "
                         f"use another --out, or delete the folder to retrain it")
-    if is_finished(folder) and (folder / METRICS).is_file():
-        return "finished" if (folder / ANALYSIS).is_file() else "trained"
-    if not (folder / CHECKPOINTS / LAST).is_file():
+    if run.is_finished() and run.has(METRICS):
+        return "finished" if run.has(ANALYSIS) else "trained"
+    if not run.checkpoint_path("last").is_file():
         return "broken"  # stopped before its first checkpoint
     return "resumable"  # also a run stopped while writing its final files: resume finishes them
 
@@ -101,7 +72,7 @@ def _init_worker(queue: Any) -> None:
     torch.set_num_threads(1)
 
 
-def _run_one(i: int, spec_raw: dict[str, Any], run_dir: str, state: str, on_event: Any = None) -> dict[str, Any]:
+def _run_one(i: int, cfg: Config, run_dir: str, state: str, on_event: Any = None) -> dict[str, Any]:
     """Train (or resume) one run, then analyse it. Events ``(i, kind, value)`` go to ``on_event``
     (in process) or the worker queue: ``("epoch", (epoch, seconds))``, ``("analysing", None)``."""
     from ..analysis import analyze_run
@@ -120,14 +91,12 @@ def _run_one(i: int, spec_raw: dict[str, Any], run_dir: str, state: str, on_even
         if state == "broken":
             shutil.rmtree(folder)
         callback = lambda row: emit("epoch", (row["epoch"], row.get("seconds", 0.0)))  # noqa: E731
-        kwargs = {"on_epoch": callback} if "on_epoch" in inspect.signature(train).parameters else {}
         if state == "resumable":
-            train(None, resume=folder, quiet=True, **kwargs)
+            train(None, resume=folder, quiet=True, on_epoch=callback)
         else:
-            train(spec_raw, run_dir=folder, quiet=True, **kwargs)
+            train(cfg, run_dir=folder, quiet=True, on_epoch=callback)
     train_s = time.perf_counter() - t0
     emit("analysing", None)
-    cfg = build_config(spec_raw)
     key = yaml.safe_dump(cfg.data)
     if key not in _DATA:
         _DATA.clear()  # one dataset held at a time
@@ -160,45 +129,40 @@ def _command(configs: list[str], seeds: int | None, out: str | None, overrides: 
     return shlex.join(parts)
 
 
-def _monitor_text(folder: Path) -> str:
-    run = json.loads((folder / "run.json").read_text())
-    metrics = json.loads((folder / METRICS).read_text())
-    value = metrics.get("test", metrics.get("valid", {})).get(run["monitor"])
+def _monitor_text(run: RunFolder) -> str:
+    monitor = run.read_completion()["monitor"]
+    metrics = run.read_metrics()
+    value = metrics.get("test", metrics.get("valid", {})).get(monitor)
     split = "test" if "test" in metrics else "valid"
-    return f"{split} {run['monitor']} {value:.4f}" if isinstance(value, (int, float)) else ""
-
-
-def _epochs_done(folder: Path) -> int:
-    return len(read_jsonl(folder / METRICS_LOG)) if folder.exists() else 0
+    return f"{split} {monitor} {value:.4f}" if isinstance(value, (int, float)) else ""
 
 
 def run_plan(p: Plan, folder: Path, *, jobs: int = 1, stream: Any = None, command: str = "") -> None:
     """Train and analyse every run of ``p`` under ``folder/runs`` (reusing finished ones)."""
     from ..training.loop import TrainingStopped
 
-    epochs = [build_config(r.raw).train.epochs for r in p.runs]
-    progress = Progress(p.runs, epochs, jobs=jobs, stream=stream)
+    comparison = ComparisonFolder(folder)
+    runs = [comparison.run(spec.name) for spec in p.runs]
+    progress = Progress(p.runs, [spec.config.train.epochs for spec in p.runs], jobs=jobs, stream=stream)
     todo: list[tuple[int, str]] = []
     for i, spec in enumerate(p.runs):
-        run_dir = folder / "runs" / spec.name
-        state = _state(run_dir, spec)
+        state = _state(runs[i], spec)
         if state == "finished":
-            progress.reused(i, _monitor_text(run_dir), history=read_jsonl(run_dir / METRICS_LOG))
+            progress.reused(i, _monitor_text(runs[i]), history=runs[i].read_history())
         else:
-            progress.starting_state(i, state, _epochs_done(run_dir) if state == "resumable" else 0)
+            progress.starting_state(i, state, len(runs[i].read_history()) if state == "resumable" else 0)
             todo.append((i, state))
 
     def done(i: int, result: dict[str, Any]) -> None:
-        run_dir = folder / "runs" / p.runs[i].name
-        progress.finish(i, result, _monitor_text(run_dir), history=read_jsonl(run_dir / METRICS_LOG))
+        progress.finish(i, result, _monitor_text(runs[i]), history=runs[i].read_history())
 
     try:
         if jobs <= 1 or len(todo) <= 1:
             for i, state in todo:
                 progress.start(i)
-                done(i, _run_one(i, p.runs[i].raw, str(folder / "runs" / p.runs[i].name), state, on_event=progress.event))
+                done(i, _run_one(i, p.runs[i].config, str(runs[i].path), state, on_event=progress.event))
         else:
-            _run_parallel(p, folder, todo, jobs, progress, done)
+            _run_parallel(p, runs, todo, jobs, progress, done)
     except TrainingStopped as e:
         progress.close()
         raise TrainingStopped(f"comparison stopped ({e}); to continue, run the same command again: {command}",
@@ -239,7 +203,8 @@ def _forward_sigterm(pool: ProcessPoolExecutor) -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _run_parallel(p: Plan, folder: Path, todo: list[tuple[int, str]], jobs: int, progress: Progress, done: Any) -> None:
+def _run_parallel(p: Plan, runs: list[RunFolder], todo: list[tuple[int, str]], jobs: int, progress: Progress,
+                  done: Any) -> None:
     import multiprocessing as mp
     import queue as queue_mod
 
@@ -254,7 +219,7 @@ def _run_parallel(p: Plan, folder: Path, todo: list[tuple[int, str]], jobs: int,
                 while waiting and len(pending) < jobs:
                     i, state = waiting.pop(0)
                     progress.start(i)
-                    pending[pool.submit(_run_one, i, p.runs[i].raw, str(folder / "runs" / p.runs[i].name), state)] = i
+                    pending[pool.submit(_run_one, i, p.runs[i].config, str(runs[i].path), state)] = i
                 finished, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
                 while True:
                     try:
@@ -301,8 +266,9 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
     p = plan(configs, seeds, overrides)
     folder = Path(out) if out is not None else Path("runs") / (f"compare-{p.name}" + ("-tuned" if tune else ""))
     command = _command(list(configs), seeds, out, overrides)
+    comparison = ComparisonFolder(folder)
     # One process at a time per comparison folder: two would train, log and delete each other's runs.
-    with folder_lock(folder, "comparison folder"):
+    with comparison.lock():
         if tune:
             from .tune import tune_plan
 
@@ -310,8 +276,7 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
                                   stream=stream)
             p = plan(configs, seeds, overrides, per_label=per_label)
             command += f" --tune {tune}" + (f" --tune-storage {shlex.quote(tune_storage)}" if tune_storage else "")
-        (folder / "runs").mkdir(parents=True, exist_ok=True)
-        write_json(folder / COMPARE_FILE, {
+        comparison.write_plan({
             "name": p.name, "description": p.description, "command": command, "configs": list(configs),
             "seeds": p.seeds, "overrides": overrides, "labels": p.labels,
             "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs],
@@ -322,6 +287,6 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
 
             robustness_pass([str(folder)], reference=reference, threads=1)  # one thread, as each training run
         report = render_report([str(folder)], reference=reference)
-        print(summary_table(folder / "report" / "summary.csv"))
+        print(summary_table(comparison.report_dir / "summary.csv"))
         print(f"\nreport: {report}")
         return folder

@@ -38,7 +38,7 @@ import yaml
 from ..config import apply_overrides, build_config
 from ..errors import ConfigError, UserError, missing_extra
 from ..metrics import DEFAULT_MONITOR, direction
-from ..training.runfolder import atomic_write_text, write_json
+from ..training.runfolder import RunFolder, atomic_write_text, write_json
 from .plan import Plan
 
 TUNE_SEED = 0
@@ -115,11 +115,12 @@ def _objective_factory(raw: dict[str, Any], space: dict[str, Any], trial_root: P
         if folder.exists():
             shutil.rmtree(folder)
         train(cfg_raw, run_dir=folder, quiet=True)
-        run = json.loads((folder / "run.json").read_text())
+        run = RunFolder(folder)
+        best_valid = run.read_completion()["best_valid"]
         trial.set_user_attr("run_dir", str(folder))
         trial.set_user_attr("values", {k: v for k, v in chosen.items()})
-        shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the trial's numbers stay, its weights go
-        return float(run["best_valid"])
+        shutil.rmtree(run.checkpoint_path().parent, ignore_errors=True)  # the trial's numbers stay, its weights go
+        return float(best_valid)
 
     return objective
 
@@ -172,7 +173,7 @@ def tune_plan(p: Plan, folder: Path, *, trials: int, overrides: list[str], stora
     first = {}
     for spec in p.runs:
         first.setdefault(spec.label, spec)
-    blind = [lab for lab, spec in first.items() if build_config(spec.raw).train.select == "last"]
+    blind = [lab for lab, spec in first.items() if spec.config.train.select == "last"]
     if blind:
         raise UserError(f"--tune: validation cannot select for {', '.join(blind)} (train.select: last: their "
                         f"validation split does not track the test split), so a search would fit noise; tune a "

@@ -37,6 +37,7 @@ from ..errors import UserError
 from ..metrics import direction
 from ..stats.paired import ALPHA, DEFAULT_RESAMPLES
 from ..stats.weighted import NEUTRAL_BAND
+from ..training.runfolder import ComparisonFolder
 from . import evidence, html_report, plots, robustness
 from .runs import Run, by_label, collect, metric_names, monitor_of, report_split, seeds_text
 
@@ -418,7 +419,7 @@ def _contents(runs: list[str], records: list[Run], info: dict[str, Any], referen
     monitor = monitor_of(records, split)
     p = evidence.paired(records, labels, split, monitor, reference, resamples=resamples)
     verdicts = {c.model: c.verdict for c in p.rows if c.metric == monitor and c.reference == p.reference} if p else None
-    one = len(runs) == 1 and (Path(runs[0]) / "compare.json").is_file()
+    one = len(runs) == 1 and ComparisonFolder.holds(runs[0])
     return _Contents(records, info, labels, split, names, monitor, {len(g) for g in by_label(records, labels).values()},
                      p, summary_rows(records, labels, split, names, verdicts, p.reference if p else None),
                      evidence.baselines(records, split, names), evidence.warnings(records, labels, split, monitor),

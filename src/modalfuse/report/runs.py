@@ -7,7 +7,6 @@ efficiency, ablation and attention (``modalfuse analyze RUN`` writes it); a run 
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass
@@ -16,18 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ..config import load_yaml
 from ..errors import UserError
-from ..stats.predictions import PREDICTIONS_FILE, load_predictions
-from ..training.runfolder import read_jsonl
-
-COMPARE_FILE = "compare.json"
-ANALYSIS_FILE = "analysis.json"
+from ..training.runfolder import COMPLETE, CONFIG, DATA, METRICS, ComparisonFolder, RunFolder
 
 
 @dataclass
 class Run:
-    """What the report needs from one run folder."""
+    """What the report needs from one run folder, read eagerly as plain values (``read_run``); the
+    API's ``modalfuse.Run`` reads the same files through the same ``RunFolder``, lazily and typed."""
 
     label: str
     seed: int
@@ -53,20 +48,10 @@ class Run:
 
 def read_run(folder: Path, label: str, seed: int) -> Run:
     """One finished run folder (``metrics.json``, ``run.json``, ``config.yaml``, ``data.json``)."""
-    for name in ("metrics.json", "run.json", "config.yaml", "data.json"):
-        if not (folder / name).is_file():
-            raise UserError(f"{folder}: not a finished run folder (no {name})")
-    analysis = json.loads((folder / ANALYSIS_FILE).read_text()) if (folder / ANALYSIS_FILE).is_file() else None
-    predictions = None
-    if (folder / PREDICTIONS_FILE).is_file():
-        try:
-            _, predictions = load_predictions(folder / PREDICTIONS_FILE)
-        except (OSError, ValueError, KeyError) as e:
-            raise UserError(f"{folder / PREDICTIONS_FILE}: unreadable ({e}); delete it to report without intervals") from None
-    return Run(label, seed, folder, load_yaml(folder / "config.yaml"),
-               json.loads((folder / "data.json").read_text()), json.loads((folder / "metrics.json").read_text()),
-               read_jsonl(folder / "metrics.jsonl"), json.loads((folder / "run.json").read_text()), analysis,
-               predictions)
+    run = RunFolder(folder)
+    run.require(METRICS, COMPLETE, CONFIG, DATA)
+    return Run(label, seed, folder, run.read_config(), run.read_data_info(), run.read_metrics(), run.read_history(),
+               run.read_completion(), run.read_analysis(), run.read_predictions())
 
 
 def _label_of(folder: Path) -> str:
@@ -97,28 +82,28 @@ def check_comparable(runs: list[Run]) -> None:
 
 def collect(paths: list[str]) -> tuple[list[Run], dict[str, Any], Path]:
     """Runs, the comparison's description (``compare.json`` or a stand-in) and the default report folder."""
-    if len(paths) == 1 and (Path(paths[0]) / COMPARE_FILE).is_file():
-        root = Path(paths[0])
-        info = json.loads((root / COMPARE_FILE).read_text())
+    if len(paths) == 1 and ComparisonFolder.holds(paths[0]):
+        root = ComparisonFolder(paths[0])
+        info = root.read_plan()
         runs, missing = [], []
         for r in info["runs"]:
-            folder = root / r["folder"]
-            if (folder / "run.json").is_file():
-                runs.append(read_run(folder, r["label"], r["seed"]))
+            run = root.run(r["folder"])
+            if run.is_finished():
+                runs.append(read_run(run.path, r["label"], r["seed"]))
             else:
                 missing.append(r["folder"])
         info["unfinished"] = missing
         if not runs:
             raise UserError(f"{root}: no finished runs yet (run the comparison command: {info['command']})")
         check_comparable(runs)
-        return runs, info, root / "report"
+        return runs, info, root.report_dir
     folders = [Path(p) for p in paths]
     for f in folders:
         if not f.is_dir():
             raise UserError(f"{f}: not a run folder or comparison folder")
     runs = []
     for f in folders:
-        cfg = load_yaml(f / "config.yaml") if (f / "config.yaml").is_file() else {}
+        cfg = RunFolder(f).read_config() if RunFolder(f).has(CONFIG) else {}
         seed = int((cfg.get("train") or {}).get("seed", 0))
         runs.append(read_run(f, _label_of(f), seed))
     check_comparable(runs)

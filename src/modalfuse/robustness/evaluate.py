@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from ..stats.predictions import compact
+from ..training.runfolder import RunFolder
 from .corruptions import ALL, CORRUPTIONS, Corruption, Draws, default_corruptions
 
 
@@ -225,7 +226,7 @@ def evaluate_runs(runs: list[tuple[str, int, Path]], plan: Plan, *, seed: int = 
                     continue
                 points[point] = pack(predict_point(model, batches, data.task, c, targets, level, seed=seed, std=std,
                                                    precision=cfg.train.precision))
-        run_info = json.loads((folder / "run.json").read_text())
+        run_info = RunFolder(folder).read_completion() or {}
         results.append(RunResult(label, run_seed, folder, kind, points, ids, float(run_info.get("train_seconds") or 0.0),
                                  str(run_info.get("monitor") or "")))
         if log:

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from ..datasets.base import ModalitySpec, TaskSpec
 from .. import plugins
 from ..errors import UserError, missing_extra
+from ..training.runfolder import RunFolder
 
 FORMATS = ("pt2", "onnx")
 SUFFIXES = {".pt2": "pt2", ".onnx": "onnx"}
@@ -202,14 +203,7 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "best") -> tuple[nn.Mo
     """
     from ..training.run import read_checkpoint, restore_model
 
-    run_dir = Path(run_dir)
-    info_path = run_dir / "data.json"
-    if not info_path.is_file():
-        raise UserError(f"{run_dir}: not a finished run folder (no data.json)")
-    info = json.loads(info_path.read_text())
-    modalities = {m: ModalitySpec(s["dim"], s["seq_len"]) for m, s in info["modalities"].items()}
-    t = info["task"]
-    task = TaskSpec(t["kind"], t["num_classes"], tuple(t["class_names"]) if t.get("class_names") else None)
+    modalities, task = RunFolder(run_dir).read_specs()
     cfg, ck = read_checkpoint(run_dir, checkpoint)
     return restore_model(cfg, ck, modalities, task), modalities, task, cfg.to_dict()
 
@@ -235,7 +229,7 @@ def export_run(run_dir: str | Path, fmt: str | None = None, out: str | Path = "m
         "plugins": plugins.require_run(run_dir),
         "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in modalities.items()},
         # Training statistics that z-score sentiment features (None for other datasets).
-        "normalization": json.loads((Path(run_dir) / "data.json").read_text()).get("info", {}).get("normalization"),
+        "normalization": RunFolder(run_dir).read_normalization(),
     })
     return str(path)
 

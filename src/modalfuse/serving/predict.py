@@ -131,12 +131,13 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
         forward = lambda feats, masks: torch.from_numpy(scorer(feats, masks))  # noqa: E731
         normalization = scorer.meta.get("normalization")
     else:
+        from ..training.runfolder import RunFolder
         from .export import load_run_model
 
         if not run_dir.is_dir():
             raise UserError(f"{run_dir}: predict reads a run folder or an exported .pt2/.onnx model")
         model, modalities, task, raw = load_run_model(run_dir)
-        normalization = json.loads((run_dir / "data.json").read_text()).get("info", {}).get("normalization")
+        normalization = RunFolder(run_dir).read_normalization()
         forward = lambda feats, masks: model(feats, masks)["logits"]  # noqa: E731
     cfg = build_config(raw)
     k = 1 if task.kind == "regression" else min(top_k, task.num_classes)

@@ -6,8 +6,8 @@ folder's atomic-write helper."""
 from __future__ import annotations
 
 from .paired import ALPHA, Comparison, Replicates, bootstrap_models, comparisons, holm, verdict
-from .predictions import PREDICTIONS_FILE, load_predictions, save_predictions
+from .predictions import load_predictions, save_predictions
 from .weighted import NEUTRAL_BAND, metric_functions
 
-__all__ = ["ALPHA", "Comparison", "NEUTRAL_BAND", "PREDICTIONS_FILE", "Replicates", "bootstrap_models",
+__all__ = ["ALPHA", "Comparison", "NEUTRAL_BAND", "Replicates", "bootstrap_models",
            "comparisons", "holm", "load_predictions", "metric_functions", "save_predictions", "verdict"]

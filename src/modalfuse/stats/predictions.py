@@ -21,9 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..training.runfolder import PREDICTIONS, atomic_write
-
-PREDICTIONS_FILE = PREDICTIONS
+from ..files import atomic_write
 
 
 def compact(kind: str, pred: dict[str, Any], *, top_k: int = 20, threshold: float = 0.5) -> dict[str, np.ndarray]:

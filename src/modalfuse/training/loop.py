@@ -9,13 +9,11 @@ and keeps the last good checkpoint.
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import sys
 import time
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,10 +27,10 @@ from ..datasets.loader import eval_batches, move_batch, num_train_batches, train
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
 from ..robustness.augment import build_augment
+from ..stats.predictions import split_labels
 from . import distributed
 from .loggers import Trackers
-from .runfolder import (METRICS, PER_CLASS, PREDICTIONS, append_jsonl, atomic_write_text, load_checkpoint, nonfinite_parameters,
-                        read_jsonl, rng_state, save_checkpoint, set_rng_state, write_completion, write_json)
+from .runfolder import CONFIG, RunFolder, nonfinite_parameters, rng_state, set_rng_state
 
 
 class TrainingStopped(UserError):
@@ -166,6 +164,28 @@ def split_metrics(task: TaskSpec, pred: dict[str, Any], cfg: Config) -> dict[str
                            threshold=cfg.eval.threshold, top_k=cfg.eval.top_k)
 
 
+def final_predictions(model: nn.Module, data: DataBundle, cfg: Config, *, device: torch.device,
+                      d: distributed.Dist = distributed.Dist(), precision: str = "fp32",
+                      num_workers: int = 0) -> dict[str, dict[str, Any]]:
+    """``predict_split`` of every split in ``eval.splits`` that the data has (rank 0; ``{}`` elsewhere)."""
+    preds = {}
+    for split in cfg.eval.splits:
+        ds = data.valid if split == "valid" else data.test
+        if ds is None:
+            continue
+        pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device,
+                             precision=precision, d=d, num_workers=num_workers)
+        if pred is not None:
+            preds[split] = pred
+    return preds
+
+
+def save_final_predictions(run: RunFolder, data: DataBundle, cfg: Config, preds: dict[str, dict[str, Any]]) -> None:
+    """``predictions.npz`` of ``final_predictions``, with the training labels (the label-prior baseline)."""
+    run.write_predictions(data.task.kind, preds, top_k=cfg.eval.top_k, threshold=cfg.eval.threshold,
+                          train_labels=split_labels(data.train))
+
+
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, np.floating))}
 
@@ -197,10 +217,10 @@ class _StopFlag:
 # The loop
 # ---------------------------------------------------------------------------------------------
 
-def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resume: bool = False,
+def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resume: bool = False,
         d: distributed.Dist = distributed.Dist(), device: torch.device = torch.device("cpu"),
         log: Any = print, on_epoch: Any = None) -> dict[str, Any]:
-    """Train ``model`` on ``data`` as ``cfg.train`` says, writing into ``run_dir``.
+    """Train ``model`` on ``data`` as ``cfg.train`` says, writing into the run folder ``run``.
 
     Args:
         on_epoch: called on rank 0 with each epoch's ``metrics.jsonl`` row once it is written
@@ -210,7 +230,6 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
         ``{"valid": {...}, "test": {...}}``: the best checkpoint's metrics (on rank 0; ``{}`` elsewhere).
     """
     tc, task = cfg.train, data.task
-    ckpt_dir = run_dir / "checkpoints"
     monitor = tc.monitor or DEFAULT_MONITOR[task.kind]
     per_rank_batch = max(1, tc.batch_size // d.world_size)  # train.batch_size is the global batch
     if tc.batch_size % d.world_size:
@@ -233,7 +252,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
              "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0, "train_seconds": 0.0}
 
-    def checkpoint(path: Path, *, resumable: bool = True) -> None:
+    def checkpoint(which: str, *, resumable: bool = True) -> None:
         """Called on every rank (each rank's RNG state is kept); only rank 0 writes.
 
         ``last.pt`` is resumable (optimizer, schedule, RNG and loop state); ``best.pt`` keeps what
@@ -245,7 +264,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
         weights = model.state_dict()
         bad = nonfinite_parameters(weights)
         if bad:
-            last = ckpt_dir / "last.pt"
+            last = run.checkpoint_path("last")
             where = f"the last good checkpoint is {last}" if d.is_main and last.exists() else "no checkpoint was written"
             raise TrainingStopped(f"non-finite weights ({len(bad)} tensors, e.g. '{bad[0]}') after epoch "
                                   f"{state['epoch']}, step {state['step']}: stopped; {where} "
@@ -253,9 +272,9 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
         rngs = distributed.gather(d, rng_state()) if resumable else None
         if d.is_main:
             if not resumable:
-                save_checkpoint(path, {"model": weights, "config": cfg.to_dict(), "epoch": state["epoch"]})
+                run.save_checkpoint(which, {"model": weights, "config": cfg.to_dict(), "epoch": state["epoch"]})
                 return
-            save_checkpoint(path, {
+            run.save_checkpoint(which, {
                 "model": weights, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "rng": rngs[0], "rng_ranks": rngs, "state": dict(state), "config": cfg.to_dict(),
@@ -265,9 +284,9 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     # Rank 0 reads the file (on CPU: RNG states must stay CPU tensors) and hands it to the others,
     # so only rank 0's node needs to see the run folder.
     ck = None
-    if resume and d.is_main and (ckpt_dir / "last.pt").exists():
-        ck = load_checkpoint(ckpt_dir / "last.pt", map_location="cpu",
-                             need=("model", "optimizer", "scheduler", "scaler", "rng", "state", "config"))
+    if resume and d.is_main and run.checkpoint_path("last").exists():
+        ck = run.load_checkpoint("last", map_location="cpu",
+                                 need=("model", "optimizer", "scheduler", "scaler", "rng", "state", "config"))
     ck = distributed.broadcast(d, ck)
     if ck is not None:
         model.load_state_dict(ck["model"])
@@ -285,12 +304,10 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
         # Drop log lines of epochs the checkpoint does not cover: an epoch's line is appended before
         # its checkpoint is written, so a run killed in between (or before its first checkpoint)
         # logged an epoch it will train again.
-        kept = [r for r in read_jsonl(run_dir / "metrics.jsonl")
-                if isinstance(r, dict) and isinstance(r.get("epoch"), int) and r["epoch"] <= state["epoch"]]
-        atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
+        run.truncate_history(state["epoch"])
 
     def diverged(epoch: int) -> TrainingStopped:
-        last = ckpt_dir / "last.pt"
+        last = run.checkpoint_path("last")
         where = f"the last good checkpoint is {last}" if d.is_main and last.exists() else "no checkpoint was written yet"
         return TrainingStopped(f"non-finite loss on rank {d.rank} in epoch {epoch + 1} by step {state['step']}: "
                                f"stopped; {where} (try a lower train.learning_rate)", 3)
@@ -301,7 +318,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
     log_every = None if show_bar or tc.progress == "none" or not d.is_main else LOG_EVERY_SECONDS
     # Experiment trackers (train.loggers: TensorBoard, MLflow) get each epoch's row and the final
     # metrics; only rank 0 writes.
-    track = Trackers(tc.loggers if d.is_main else [], run_dir, cfg.to_dict(), first_epoch=state["epoch"] + 1)
+    track = Trackers(tc.loggers if d.is_main else [], run.path, cfg.to_dict(), first_epoch=state["epoch"] + 1)
     with _StopFlag() as stop, track.closing():
         # a resumed run that had already stopped early (then crashed before its final files) does not train on
         stopped_early = bool(tc.patience and state["bad_epochs"] >= tc.patience)
@@ -388,11 +405,11 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                     # the checkpoint holds the whole partial-epoch loss; resume gives it to rank 0
                     state["loss_sum"], state["loss_count"] = distributed.all_reduce_sum(
                         d, [state["loss_sum"], float(state["loss_count"])])
-                    checkpoint(ckpt_dir / "last.pt")
+                    checkpoint("last")
                     name = signal.Signals(stop.signum or signal.SIGTERM).name
                     raise TrainingStopped(
                         f"{name} received: checkpoint saved at epoch {epoch + 1}, step {state['step']}; "
-                        f"continue with: modalfuse train {run_dir / 'config.yaml'} --resume {run_dir}",
+                        f"continue with: modalfuse train {run.file(CONFIG)} --resume {run.path}",
                         128 + int(stop.signum or signal.SIGTERM))
             # end of epoch: the last window's sums and the non-finite check, before anything is saved
             bad, _ = sync(False)
@@ -425,48 +442,32 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run_dir: Path, *, resum
                    "seconds": seconds, "samples_per_s": seen * d.world_size / max(seconds, 1e-9)}
             state.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_count=0, seconds=0.0)
             if d.is_main:
-                append_jsonl(run_dir / "metrics.jsonl", row)
+                run.append_history(row)
                 track.epoch(row)
                 if on_epoch is not None:
                     on_epoch(row)
                 log(f"epoch {epoch + 1}/{tc.epochs}  train_loss {row['train_loss']:.4f}  "
                     f"valid_{monitor} {valid[monitor]:.4f}{'  *' if improved else ''}  {seconds:.1f}s")
             if improved:
-                checkpoint(ckpt_dir / "best.pt", resumable=False)
-            checkpoint(ckpt_dir / "last.pt")
+                checkpoint("best", resumable=False)
+            checkpoint("last")
             if tc.patience and state["bad_epochs"] >= tc.patience:
                 log(f"early stopping: no better valid_{monitor} for {tc.patience} epochs")
                 break
 
     # --- final: the best checkpoint on every reported split -------------------------------------
     # Rank 0 reads the weights and hands them over: other nodes need not see the run folder.
-    best = load_checkpoint(ckpt_dir / "best.pt")["model"] if d.is_main else None
+    best = run.load_checkpoint("best")["model"] if d.is_main else None
     model.load_state_dict(distributed.broadcast(d, best))
-    results: dict[str, Any] = {}
-    preds: dict[str, Any] = {}
-    for split in cfg.eval.splits:
-        ds = data.valid if split == "valid" else data.test
-        if ds is None:
-            continue
-        pred = predict_split(model, ds, task, batch_size=cfg.eval.batch_size, device=device,
-                             precision=tc.precision, d=d, num_workers=tc.num_workers)
-        if pred is not None:
-            results[split] = split_metrics(task, pred, cfg)
-            preds[split] = pred
+    preds = final_predictions(model, data, cfg, device=device, d=d, precision=tc.precision, num_workers=tc.num_workers)
+    results = {split: split_metrics(task, pred, cfg) for split, pred in preds.items()}
     if d.is_main:
-        per_class = {s: {k: m.pop(k) for k in list(m) if k.startswith("per_class")} for s, m in results.items()}
-        write_json(run_dir / METRICS, results)
-        if any(per_class.values()):
-            write_json(run_dir / PER_CLASS, per_class)
+        run.write_metrics(results)  # per_class* entries go to per_class.json
         # per-example predictions, compact, so reports recompute metrics and intervals from files
-        # (imported here: stats.predictions writes through training.runfolder, whose package imports this module)
-        from ..stats.predictions import save_predictions, split_labels
-
-        save_predictions(run_dir / PREDICTIONS, task.kind, preds, top_k=cfg.eval.top_k,
-                         threshold=cfg.eval.threshold, train_labels=split_labels(data.train))
+        save_final_predictions(run, data, cfg, preds)
         # the completion marker comes last: a crash before it leaves a resumable run, never a
         # half-finished one that some commands call finished
-        write_completion(run_dir, {
+        run.complete({
             "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "monitor": monitor,
             "best_valid": state["best"], "train_seconds": state["train_seconds"],
             "world_size": d.world_size, "device": str(device),

@@ -20,7 +20,7 @@ from .loop import fit, predict_split, seed_everything, split_metrics
 from . import runfolder
 from .. import plugins
 from .loggers import banner
-from .runfolder import load_checkpoint, new_run_dir, write_json, write_yaml
+from .runfolder import RESULT_NEUTRAL, RunFolder, config_difference, new_run_dir
 
 log = logging.getLogger("modalfuse")
 
@@ -46,18 +46,7 @@ def _echo(msg: str) -> None:
 
 
 # Settings a resumed run may change: where and how fast it runs, not what it computes.
-RESUME_SETTINGS = ("train.threads", "train.progress", "train.num_workers", "train.device")
-
-
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
-    """The first key path where two config dicts differ, as ``"key: A vs B"``, or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            diff = _first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
-            if diff:
-                return diff
-        return None
-    return None if a == b else f"{prefix[:-1]}: {a!r} in the run, {b!r} in the config"
+RESUME_SETTINGS = RESULT_NEUTRAL
 
 
 def _resume_config(folder: Path, config: str | Path | dict[str, Any] | None,
@@ -68,11 +57,11 @@ def _resume_config(folder: Path, config: str | Path | dict[str, Any] | None,
         UserError: not a resumable run folder, a setting that would change results, or a ``config``
             that differs from the run's own.
     """
-    if not (folder / runfolder.CONFIG).is_file():
-        raise UserError(f"{folder}: not a run folder (no {runfolder.CONFIG})")
-    if runfolder.is_finished(folder):
+    run = RunFolder(folder)
+    run.require(runfolder.CONFIG, what="a run folder")
+    if run.is_finished():
         raise UserError(f"{folder}: this run already finished ({runfolder.COMPLETE} exists); nothing to resume")
-    raw = load_yaml(folder / runfolder.CONFIG)
+    raw = run.read_config()
     plugins.require_run(folder)  # the plugin modules the run was trained with (plugins.json)
     changed = [o.split("=", 1)[0].strip() for o in overrides]
     fixed = [k for k in changed if k not in RESUME_SETTINGS]
@@ -81,13 +70,9 @@ def _resume_config(folder: Path, config: str | Path | dict[str, Any] | None,
                         f"results); only {', '.join(RESUME_SETTINGS)} can")
     cfg = build_config(apply_overrides(raw, overrides))
     if config is not None:  # the config named on the command line must be the run's own
-        given = config if isinstance(config, dict) else load_yaml(resolve_config_path(config))
-        mine, theirs = build_config(raw).to_dict(), build_config(given).to_dict()
-        for key in RESUME_SETTINGS:
-            section, name = key.split(".")
-            mine[section].pop(name, None)
-            theirs[section].pop(name, None)
-        diff = _first_difference(mine, theirs)
+        given = (config.to_dict() if isinstance(config, Config) else config if isinstance(config, dict)
+                 else load_yaml(resolve_config_path(config)))
+        diff = config_difference(build_config(raw).to_dict(), build_config(given).to_dict())
         if diff:
             raise UserError(f"--resume {folder}: the config given is not the run's ({diff}); resume with "
                             f"`modalfuse train {folder / runfolder.CONFIG} --resume {folder}`")
@@ -128,7 +113,7 @@ def check_monitor(cfg: Config, task: TaskSpec) -> None:
                           f"{task.kind} task{closest(cfg.train.monitor, names)}; available: {', '.join(names)}")
 
 
-def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | None = None,
+def train(config: str | Path | dict[str, Any] | Config | None, *, overrides: list[str] | None = None,
           out: str | Path = "runs", resume: str | Path | None = None, run_dir: str | Path | None = None,
           quiet: bool = False, on_epoch: Any = None) -> Path | None:
     """Train one model; returns its run folder (``None`` on ranks other than 0 under torchrun).
@@ -138,8 +123,9 @@ def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | 
     ``runfolder.folder_lock``): a second train or resume of the same folder is refused.
 
     Args:
-        config: a YAML path, a preset name, or a raw config dict; with ``resume`` it may be None (the
-            run's own config), and otherwise must equal the run's config.
+        config: a YAML path, a preset name, a raw config dict or a validated ``Config`` (used as
+            it is when there are no overrides); with ``resume`` it may be None (the run's own
+            config), and otherwise must equal the run's config.
         overrides: ``a.b=c`` strings applied on top of the config.
         out: folder that receives a new run folder ``<name>-<timestamp>``.
         resume: an interrupted run folder to continue (its saved config is used).
@@ -155,8 +141,10 @@ def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | 
     else:
         if config is None:
             raise UserError("train: a config (YAML file or preset name) is needed unless --resume is given")
-        if isinstance(config, dict):
-            raw, name = apply_overrides(config, overrides), "run"
+        if isinstance(config, Config) and not overrides:
+            raw, name = None, "run"
+        elif isinstance(config, (dict, Config)):
+            raw, name = apply_overrides(config if isinstance(config, dict) else config.to_dict(), overrides), "run"
         else:
             path = resolve_config_path(config)
             raw = load_yaml(path)
@@ -164,7 +152,7 @@ def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | 
                 raise UserError(f"{config}: this is a comparison preset (it lists models); run it with "
                                 f"`modalfuse compare {path.stem if path.parent.name == 'compare' else path}`")
             raw, name = apply_overrides(raw, overrides), path.stem
-        cfg = build_config(raw)
+        cfg = config if raw is None else build_config(raw)
 
     d, device = distributed.setup(cfg.train.device)
     if cfg.train.threads:
@@ -190,15 +178,15 @@ def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | 
             if error:
                 raise UserError(error)
             folder = Path(folder)
+        run = RunFolder(folder)
         # Only rank 0 writes into the folder, so only rank 0 locks it.
-        lock = runfolder.folder_lock(folder) if d.is_main else nullcontext()
-        with lock:
+        with run.lock() if d.is_main else nullcontext():
             if d.is_main:
                 if resume is not None:
-                    runfolder.clean_stale_temporaries(folder)
+                    run.clean_stale_temporaries()
                 if resume is None or overrides:  # a resumed folder's config records the new settings
-                    write_yaml(folder / runfolder.CONFIG, cfg.to_dict())
-                write_json(folder / runfolder.DATA, {
+                    run.write_config(cfg.to_dict())
+                run.write_data_info({
                     "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in data.modalities.items()},
                     "task": {"kind": data.task.kind, "num_classes": data.task.num_classes,
                              "class_names": list(data.task.class_names) if data.task.class_names else None},
@@ -207,7 +195,7 @@ def train(config: str | Path | dict[str, Any] | None, *, overrides: list[str] | 
                 if resume is None:
                     plugins.record_run(folder, cfg.to_dict())  # plugins.json: what evaluate/predict/... must import
                 say(banner(cfg, device, d.world_size, folder, count_parameters(model)))
-            fit(cfg, data, model, folder, resume=resume is not None, d=d, device=device,
+            fit(cfg, data, model, run, resume=resume is not None, d=d, device=device,
                 log=say if d.is_main else (lambda m: None), on_epoch=on_epoch)
     finally:
         distributed.teardown(d)
@@ -230,10 +218,11 @@ def _new_folder(run_dir: str | Path | None, out: str | Path, name: str) -> Path:
 def read_checkpoint(run_dir: str | Path, checkpoint: str = "best",
                     device: str | torch.device = "cpu") -> tuple[Config, dict[str, Any]]:
     """A run's ``checkpoints/<checkpoint>.pt`` and the config it was trained with."""
-    path = Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
+    run = RunFolder(run_dir)
+    path = run.checkpoint_path(checkpoint)
     if not path.is_file():
-        raise UserError(f"{run_dir}: not a finished run folder (no checkpoints/{checkpoint}.pt)")
-    ck = load_checkpoint(path, map_location=device)
+        raise UserError(f"{run_dir}: not a finished run folder (no {path.relative_to(run.path)})")
+    ck = run.load_checkpoint(checkpoint, map_location=device)
     if not isinstance(ck["config"], dict):
         raise DataError(f"{path}: not a modalfuse checkpoint ('config' is not a mapping)")
     plugins.require_run(run_dir)  # the plugin modules the run was trained with (plugins.json)

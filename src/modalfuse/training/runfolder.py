@@ -24,23 +24,23 @@ exists (``is_finished``): one atomic rename decides it, so resume, compare and r
 
 from __future__ import annotations
 
-import errno
-import json
 import logging
 import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from ..errors import DataError, UserError, require_file
+# The atomic-write helpers live in ``modalfuse.files``; imported here too, where callers have always found them.
+from ..files import (TMP_SUFFIX, append_jsonl, atomic_write, atomic_write_text, read_jsonl, write_error,  # noqa: F401
+                     write_json, write_yaml)
 
 log = logging.getLogger("modalfuse")
 
@@ -57,127 +57,11 @@ CHECKPOINTS = "checkpoints"
 BEST = "best.pt"
 LAST = "last.pt"
 
-_TMP_SUFFIX = ".tmp"
+COMPARE = "compare.json"  # a comparison folder's plan: its runs, seeds, command
 
-
-# ---------------------------------------------------------------------------------------------
-# Writing files
-# ---------------------------------------------------------------------------------------------
-
-def _no_space(e: BaseException) -> bool:
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    # torch.save reports a full disk as a RuntimeError from its zip writer
-    text = str(e)
-    return isinstance(e, RuntimeError) and ("No space left" in text or "file write failed" in text)
-
-
-def write_error(path: Path, e: BaseException) -> UserError:
-    """The one-line error for a failed write of ``path`` (full disk, permissions, a directory)."""
-    if _no_space(e):
-        return UserError(f"{path.parent}: no space left on the device while writing {path.name}; "
-                         f"free some space (a run resumes with --resume)")
-    if isinstance(e, PermissionError):
-        return UserError(f"{path.parent}: permission denied writing {path.name}")
-    if isinstance(e, (IsADirectoryError, NotADirectoryError, FileNotFoundError)):
-        return UserError(f"{path}: cannot write here ({e.strerror or e})")
-    return UserError(f"{path}: could not write ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-
-
-def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], None]) -> None:
-    """Write ``path`` so that it holds either its old content or all of the new one, never a part.
-
-    Args:
-        path: the destination.
-        content: text (UTF-8), bytes, or a function that writes the file it is given (e.g.
-            ``lambda p: torch.save(state, p)``).
-
-    Raises:
-        UserError: the write failed (full disk, permission denied, ...); one line naming the folder.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP_SUFFIX}")
-    try:
-        if callable(content):
-            content(tmp)
-        else:
-            with open(tmp, "wb") as f:
-                f.write(content.encode() if isinstance(content, str) else content)
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        if isinstance(e, OSError) or _no_space(e):
-            raise write_error(path, e) from e
-        raise
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, default=float) + "\n")
-
-
-def write_yaml(path: str | Path, obj: Any) -> None:
-    atomic_write(path, yaml.safe_dump(obj, sort_keys=False))
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """``atomic_write`` of text (kept for callers that name it so)."""
-    atomic_write(path, text)
-
-
-def append_jsonl(path: str | Path, obj: dict[str, Any]) -> None:
-    """Append one JSON line and fsync it (a crash loses at most this line; ``read_jsonl`` drops a torn one)."""
-    path = Path(path)
-    try:
-        with open(path, "a") as f:
-            f.write(json.dumps(obj, default=float) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        raise write_error(path, e) from e
-
-
-def read_jsonl(path: str | Path, *, drop_torn: bool = True) -> list[dict[str, Any]]:
-    """The JSON objects of a ``.jsonl`` file (``[]`` when it does not exist).
-
-    A last line that does not parse is what an interrupted append (a kill, a full disk) leaves: with
-    ``drop_torn`` it is dropped with a warning. A bad line before the last is an error.
-
-    Raises:
-        DataError: a line other than the last is not a JSON object.
-    """
-    path = Path(path)
-    if not path.exists():
-        return []
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-    rows = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            if drop_torn and i == len(lines) - 1:
-                log.warning("%s: dropped a torn last line (an interrupted write)", path)
-                continue
-            raise DataError(f"{path}: line {i + 1} is not a JSON object (expected one per line)") from None
-        rows.append(row)
-    return rows
+# Config keys that say where and how fast a run goes, never what it computes: a resume may change
+# them, and a comparison reuses a run trained with other values of them.
+RESULT_NEUTRAL = ("train.threads", "train.progress", "train.num_workers", "train.device")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +110,7 @@ def clean_stale_temporaries(folder: str | Path) -> list[Path]:
     for d in (Path(folder), Path(folder) / CHECKPOINTS):
         if not d.is_dir():
             continue
-        for p in d.glob(f".*{_TMP_SUFFIX}"):
+        for p in d.glob(f".*{TMP_SUFFIX}"):
             try:
                 p.unlink()
                 removed.append(p)
@@ -379,3 +263,254 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"].cpu())
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs: which differences matter
+# ---------------------------------------------------------------------------------------------
+
+def _first_difference(a: Any, b: Any, names: tuple[str, str], prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            diff = _first_difference(a.get(k), b.get(k), names, f"{prefix}{k}.")
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{prefix[:-1]}: {a!r} {names[0]}, {b!r} {names[1]}"
+
+
+def config_difference(have: dict[str, Any], want: dict[str, Any],
+                      names: tuple[str, str] = ("in the run", "in the config")) -> str | None:
+    """The first key where two config dicts differ in what they compute (``RESULT_NEUTRAL`` keys
+    ignored), as ``"train.epochs: 1 in the run, 5 in the config"``; None when they agree."""
+    have, want = _without_neutral(have), _without_neutral(want)
+    return _first_difference(have, want, names)
+
+
+def _without_neutral(cfg: dict[str, Any]) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.items()}
+    for key in RESULT_NEUTRAL:
+        section, name = key.split(".")
+        if isinstance(out.get(section), dict):
+            out[section].pop(name, None)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The run folder, as one object
+# ---------------------------------------------------------------------------------------------
+
+class RunFolder:
+    """The one reader and writer of a run folder's files (layout in the module docstring).
+
+    Training writes through it, and compare, report, analysis, serving and the API read through it;
+    no other module names a run folder's files. Reads of optional files return ``None`` (or ``{}``
+    / ``[]``) when the file is absent, so runs written before a file existed still load.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def file(self, name: str) -> Path:
+        """The path of one of the layout's files (``CONFIG``, ``METRICS``, ...)."""
+        return self.path / name
+
+    def checkpoint_path(self, which: str = "best") -> Path:
+        """``checkpoints/best.pt`` or ``checkpoints/last.pt``."""
+        return self.path / CHECKPOINTS / f"{which}.pt"
+
+    # --- state --------------------------------------------------------------------------------
+    def is_finished(self) -> bool:
+        """The run wrote its completion marker (``run.json``), which comes after every other file."""
+        return is_finished(self.path)
+
+    def has(self, name: str) -> bool:
+        return (self.path / name).is_file()
+
+    def require(self, *names: str, what: str = "a finished run folder") -> None:
+        """Raises UserError naming the first of ``names`` that is missing."""
+        for name in names:
+            if not self.has(name):
+                raise UserError(f"{self.path}: not {what} (no {name})")
+
+    # --- reading ------------------------------------------------------------------------------
+    def _json(self, name: str, default: Any = None) -> Any:
+        import json
+
+        p = self.path / name
+        if not p.is_file():
+            return default
+        try:
+            return json.loads(p.read_text())
+        except ValueError as e:
+            raise DataError(f"{p}: not valid JSON ({e})") from None
+
+    def read_config(self) -> dict[str, Any]:
+        """``config.yaml`` as saved (raw: not resolved against today's defaults)."""
+        from ..config import load_yaml
+
+        return load_yaml(self.path / CONFIG)
+
+    def resolved_config(self) -> dict[str, Any]:
+        """The saved config resolved with today's defaults: a key added since the run was trained, at
+        the default that reproduces the old behaviour, is then no difference. A key since removed
+        or renamed leaves it as saved, so a comparison names the difference."""
+        from ..config import build_config
+
+        raw = self.read_config()
+        try:
+            return build_config(raw).to_dict()
+        except UserError:
+            return raw
+
+    def read_data_info(self) -> dict[str, Any] | None:
+        """``data.json``: modalities, task, class names, parameter count, data info."""
+        return self._json(DATA)
+
+    def read_specs(self) -> tuple[dict[str, Any], Any]:
+        """``({name: ModalitySpec}, TaskSpec)`` from ``data.json``: what the model reads and predicts,
+        without reading the data.
+
+        Raises:
+            UserError: no ``data.json`` (the run stopped before its data was built).
+        """
+        from ..datasets.base import ModalitySpec, TaskSpec
+
+        info = self.read_data_info()
+        if info is None:
+            raise UserError(f"{self.path}: not a finished run folder (no {DATA})")
+        t = info["task"]
+        return ({m: ModalitySpec(s["dim"], s["seq_len"]) for m, s in info["modalities"].items()},
+                TaskSpec(t["kind"], t["num_classes"], tuple(t["class_names"]) if t.get("class_names") else None))
+
+    def read_normalization(self) -> dict[str, Any] | None:
+        """The training statistics that z-score the features (``data.json`` info; None for most data)."""
+        return ((self.read_data_info() or {}).get("info") or {}).get("normalization")
+
+    def read_metrics(self) -> dict[str, Any]:
+        """``metrics.json``: the best checkpoint's metrics per split (``{}`` while unfinished)."""
+        return self._json(METRICS, {})
+
+    def read_history(self) -> list[dict[str, Any]]:
+        """``metrics.jsonl``: one row per epoch (a torn last line dropped)."""
+        return read_jsonl(self.path / METRICS_LOG)
+
+    def read_completion(self) -> dict[str, Any] | None:
+        """``run.json`` (best epoch, epochs run, monitor, ...), None while unfinished."""
+        return self._json(COMPLETE)
+
+    def read_analysis(self) -> dict[str, Any] | None:
+        return self._json(ANALYSIS)
+
+    def read_predictions(self) -> dict[str, dict[str, np.ndarray]] | None:
+        """``predictions.npz`` by split, None when absent (runs trained before it existed)."""
+        from ..stats.predictions import load_predictions
+
+        path = self.path / PREDICTIONS
+        if not path.is_file():
+            return None
+        try:
+            return load_predictions(path)[1]
+        except (OSError, ValueError, KeyError) as e:
+            raise UserError(f"{path}: unreadable ({e}); delete it to report without intervals") from None
+
+    def load_checkpoint(self, which: str = "best", map_location: str | torch.device = "cpu",
+                        need: tuple[str, ...] = ("model", "config")) -> dict[str, Any]:
+        return load_checkpoint(self.checkpoint_path(which), map_location=map_location, need=need)
+
+    # --- writing ------------------------------------------------------------------------------
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_yaml(self.path / CONFIG, config)
+
+    def write_data_info(self, info: dict[str, Any]) -> None:
+        write_json(self.path / DATA, info)
+
+    def append_history(self, row: dict[str, Any]) -> None:
+        append_jsonl(self.path / METRICS_LOG, row)
+
+    def truncate_history(self, epochs: int) -> None:
+        """Keep the log rows of epochs ``1..epochs`` (what a resumed checkpoint covers)."""
+        import json
+
+        kept = [r for r in self.read_history() if isinstance(r.get("epoch"), int) and r["epoch"] <= epochs]
+        atomic_write(self.path / METRICS_LOG, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def write_metrics(self, results: dict[str, dict[str, Any]]) -> None:
+        """``metrics.json``, and the multilabel ``per_class*`` entries apart in ``per_class.json``
+        (popped from ``results``)."""
+        per_class = {s: {k: m.pop(k) for k in list(m) if k.startswith("per_class")} for s, m in results.items()}
+        write_json(self.path / METRICS, results)
+        if any(per_class.values()):
+            write_json(self.path / PER_CLASS, per_class)
+
+    def write_predictions(self, kind: str, preds: dict[str, dict[str, Any]], *, top_k: int, threshold: float,
+                          train_labels: np.ndarray | None) -> None:
+        """``predictions.npz`` (``stats.predictions`` says what it holds)."""
+        from ..stats.predictions import save_predictions
+
+        save_predictions(self.path / PREDICTIONS, kind, preds, top_k=top_k, threshold=threshold,
+                         train_labels=train_labels)
+
+    def write_analysis(self, result: dict[str, Any]) -> None:
+        write_json(self.path / ANALYSIS, result)
+
+    def save_checkpoint(self, which: str, state: dict[str, Any]) -> None:
+        save_checkpoint(self.checkpoint_path(which), state)
+
+    def complete(self, info: dict[str, Any]) -> None:
+        """Write ``run.json``: call after every other final file."""
+        write_completion(self.path, info)
+
+    def lock(self, wait: float | None = None) -> Any:
+        """The folder's exclusive lock, as a context manager (``folder_lock``)."""
+        return folder_lock(self.path, "run folder", wait)
+
+    def clean_stale_temporaries(self) -> list[Path]:
+        return clean_stale_temporaries(self.path)
+
+    def config_difference(self, want: dict[str, Any], names: tuple[str, str] = ("in the run", "in the config")) -> str | None:
+        """The first result-changing difference between this run's config (resolved) and ``want``."""
+        return config_difference(self.resolved_config(), want, names)
+
+
+class ComparisonFolder:
+    """The one reader and writer of a comparison folder: ``compare.json`` (the plan), ``runs/<name>``
+    (a ``RunFolder`` each), ``report/``, ``robustness/``, and its lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @staticmethod
+    def holds(path: str | Path) -> bool:
+        """Whether ``path`` is a comparison folder (it has ``compare.json``)."""
+        return (Path(path) / COMPARE).is_file()
+
+    def run(self, name_or_folder: str) -> RunFolder:
+        """A run of the comparison, by its name (``text-seed0``) or its recorded folder (``runs/text-seed0``)."""
+        rel = name_or_folder if "/" in name_or_folder else f"runs/{name_or_folder}"
+        return RunFolder(self.path / rel)
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / "report"
+
+    def read_plan(self) -> dict[str, Any]:
+        """``compare.json``: name, description, command, configs, seeds, overrides, labels, runs."""
+        import json
+
+        try:
+            return json.loads((self.path / COMPARE).read_text())
+        except FileNotFoundError:
+            raise UserError(f"{self.path}: not a comparison folder (no {COMPARE})") from None
+        except ValueError as e:
+            raise DataError(f"{self.path / COMPARE}: not valid JSON ({e})") from None
+
+    def write_plan(self, info: dict[str, Any]) -> None:
+        (self.path / "runs").mkdir(parents=True, exist_ok=True)
+        write_json(self.path / COMPARE, info)
+
+    def lock(self) -> Any:
+        return folder_lock(self.path, "comparison folder")
