@@ -1,13 +1,18 @@
 """Statistics for comparisons: per-example predictions (``predictions``), metrics under resampling
-weights (``weighted``) and paired hierarchical bootstrap comparisons with Holm's correction
-(``paired``). The statistics are numpy only; the predictions file is written through the run
-folder's atomic-write helper."""
+weights (``weighted``), the difference of two models' seed-averaged metrics with a Student-t interval
+(``difference``: seed variance from the per-seed metrics, the paired test-set variance from the
+example bootstrap, Welch-Satterthwaite degrees of freedom), Holm-adjusted verdicts with their
+minimum detectable effect (``verdicts``) and the user-facing ``compare_predictions``. The older
+hierarchical bootstrap (``paired``) serves the robustness curves."""
 
 from __future__ import annotations
 
-from .paired import ALPHA, Comparison, Replicates, bootstrap_models, comparisons, holm, verdict
+from .difference import Difference, Scores, difference, scores
+from .paired import Replicates, bootstrap_models
 from .predictions import load_predictions, save_predictions
+from .verdicts import ALPHA, Comparison, compare_predictions, comparisons, holm, model_scores, verdict
 from .weighted import NEUTRAL_BAND, metric_functions
 
-__all__ = ["ALPHA", "Comparison", "NEUTRAL_BAND", "Replicates", "bootstrap_models",
-           "comparisons", "holm", "load_predictions", "metric_functions", "save_predictions", "verdict"]
+__all__ = ["ALPHA", "Comparison", "Difference", "NEUTRAL_BAND", "Replicates", "Scores",
+           "bootstrap_models", "compare_predictions", "comparisons", "difference", "holm", "load_predictions",
+           "metric_functions", "model_scores", "save_predictions", "scores", "verdict"]

@@ -1,4 +1,6 @@
-"""Paired comparisons of models: hierarchical bootstrap intervals, p-values, Holm, verdicts.
+"""The hierarchical paired bootstrap (seeds and examples resampled): robustness curves and the
+YouTube-8M benches still use it. Comparison reports use ``difference`` and ``verdicts`` instead:
+resampling 3 seeds with replacement under-covers (docs/statistics.md, *Calibration*).
 
 The method (also in docs/statistics.md):
 
@@ -29,46 +31,14 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 
-from ..metrics import direction
+from .difference import example_weights
+from .verdicts import ALPHA, holm, verdict  # noqa: F401  (robustness curves use them from here)
 from .weighted import Metric
 
-ALPHA = 0.05
 DEFAULT_RESAMPLES = 2000
 CHUNK = 250  # bootstrap replicates evaluated per matrix product (bounds memory for YouTube-8M)
-
-
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (same order as given; NaN stays NaN).
-
-    Args:
-        p_values: ``[m]`` raw p-values of one family of tests.
-
-    Returns:
-        ``[m]`` adjusted p-values: the i-th smallest gets ``max_{j<=i} min(1, (m - j + 1) p_(j))``.
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = len(ok)
-    order = ok[np.argsort(p[ok], kind="stable")]
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        out[i] = running
-    return out
-
-
-def verdict(metric: str, delta: float, p_adjusted: float, alpha: float = ALPHA) -> str:
-    """``better``/``worse`` (the model against the reference, in the metric's direction) when
-    ``p_adjusted < alpha``, else ``indistinguishable``."""
-    if not np.isfinite(p_adjusted) or p_adjusted >= alpha or delta == 0:
-        return "indistinguishable"
-    gain = delta if direction(metric) == "max" else -delta
-    return "better" if gain > 0 else "worse"
 
 
 @dataclass
@@ -82,13 +52,6 @@ class Replicates:
     values: dict[str, np.ndarray]
     observed: dict[str, float]
     seeds: int
-
-
-def example_weights(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """``[B, n]`` multiplicities of ``n`` examples drawn with replacement, ``B`` times."""
-    draws = rng.integers(0, n, size=(resamples, n))
-    rows = np.repeat(np.arange(resamples), n)
-    return np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
 
 
 def replicates(per_seed: list[dict[str, Metric]], W: np.ndarray, rng: np.random.Generator) -> Replicates:
@@ -114,22 +77,6 @@ def replicates(per_seed: list[dict[str, Metric]], W: np.ndarray, rng: np.random.
     return Replicates(values, observed, s)
 
 
-@dataclass
-class Comparison:
-    model: str
-    reference: str
-    metric: str
-    delta: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    p_adjusted: float
-    verdict: str
-    seeds: str  # "5/5": seeds of model / reference
-    examples: int
-    kind: str  # "reference" or "adjacent"
-
-
 def compare_pair(a: Replicates, b: Replicates, metric: str, level: float = 0.95) -> tuple[float, float, float, float]:
     """``(delta, ci_low, ci_high, p_value)`` for ``a - b`` on ``metric``."""
     delta = a.observed[metric] - b.observed[metric]
@@ -141,34 +88,6 @@ def compare_pair(a: Replicates, b: Replicates, metric: str, level: float = 0.95)
     bsz = len(d)
     p = 2 * min((np.sum(d <= 0) + 1) / (bsz + 1), (np.sum(d >= 0) + 1) / (bsz + 1))
     return float(delta), float(lo), float(hi), float(min(1.0, p))
-
-
-def ranking(models: dict[str, Replicates], metric: str) -> list[str]:
-    """Models from best to worst observed score on ``metric``."""
-    sign = -1 if direction(metric) == "max" else 1
-    return sorted(models, key=lambda k: sign * models[k].observed.get(metric, np.nan))
-
-
-def comparisons(models: dict[str, Replicates], reference: str, metrics: list[str], examples: int,
-                alpha: float = ALPHA) -> list[Comparison]:
-    """Every model against ``reference`` and each adjacent pair of the ranking, per metric, Holm-adjusted
-    within each metric's family. An adjacent pair is written better model first and skipped when it
-    is already a comparison with the reference."""
-    rows: list[Comparison] = []
-    for metric in metrics:
-        if not all(metric in r.values for r in models.values()):
-            continue
-        pairs = [(m, reference, "reference") for m in models if m != reference]
-        order = ranking(models, metric)
-        for hi, lo in zip(order, order[1:]):
-            if reference not in (hi, lo):
-                pairs.append((hi, lo, "adjacent"))
-        stats = [compare_pair(models[x], models[y], metric) for x, y, _ in pairs]
-        adjusted = holm([s[3] for s in stats])
-        for (x, y, kind), (delta, lo_, hi_, p), pa in zip(pairs, stats, adjusted):
-            rows.append(Comparison(x, y, metric, delta, lo_, hi_, p, float(pa), verdict(metric, delta, pa, alpha),
-                                   f"{models[x].seeds}/{models[y].seeds}", examples, kind))
-    return rows
 
 
 def bootstrap_models(per_model: dict[str, list[dict[str, Metric]]], n_examples: int, *,
