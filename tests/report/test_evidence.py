@@ -152,3 +152,45 @@ def test_a_model_with_one_seed_among_several_is_named_and_the_rest_stay_means(ru
     text = Path(render_report([str(f) for f in mixed], out=str(tmp_path / "rep"), resamples=200)).read_text()
     assert "means over seeds" in text and "one seed per model" not in text
     assert "Models with one seed (flat)" in text
+
+
+def test_runs_with_different_validation_ids_are_one_line_naming_split_and_id(tmp_path: Path) -> None:
+    """Pairing is checked by example id in every split before any resampling (also without a test split)."""
+    from modalfuse.report import evidence
+    from modalfuse.report.runs import read_run
+
+    rng = np.random.default_rng(3)
+    truth = rng.normal(0, 1.5, 30)
+    runs = []
+    for k, ids in enumerate((np.arange(30), np.r_[np.arange(12), 99, np.arange(13, 30)])):
+        folder = _fake_run(tmp_path / f"m{k}-seed0", truth + rng.normal(0, 1, 30), truth, truth, modalities=["text"], seed=0)
+        save_predictions(folder / "predictions.npz", "regression",
+                         {"valid": {"scores": truth, "labels": truth, "ids": [f"seg{i}" for i in ids]}})
+        runs.append(read_run(folder, f"m{k}", 0))
+    with pytest.raises(UserError, match=r"m1-seed0: valid split, example 12 is id 'seg99' where .*m0-seed0 has id 'seg12'"):
+        evidence.paired(runs, ["m0", "m1"], "valid", "acc2_non0")
+    save_predictions(runs[1].folder / "predictions.npz", "regression",
+                     {"valid": {"scores": truth[:20], "labels": truth[:20], "ids": [f"seg{i}" for i in range(20)]}})
+    runs[1] = read_run(runs[1].folder, "m1", 0)
+    with pytest.raises(UserError, match=r"valid split, example 20 is no example \(it has fewer\).*\(20 and 30 valid"):
+        evidence.paired(runs, ["m0", "m1"], "valid", "acc2_non0")
+
+
+def test_reference_is_chosen_on_validation_not_test(tmp_path: Path) -> None:
+    from modalfuse.report import evidence
+    from modalfuse.report.runs import read_run
+
+    rng = np.random.default_rng(4)
+    truth = rng.normal(0, 1.5, 200)
+    # text is better on test, audio on validation: the reference must be audio
+    a = _fake_run(tmp_path / "text-seed0", truth + rng.normal(0, 0.5, 200), truth, truth, modalities=["text"], seed=0)
+    b = _fake_run(tmp_path / "audio-seed0", truth + rng.normal(0, 1.5, 200), truth, truth, modalities=["audio"], seed=0,
+                  valid_boost=0.5)
+    runs = [read_run(a, "text", 0), read_run(b, "audio", 0)]
+    assert runs[0].metrics["test"]["acc2_non0"] > runs[1].metrics["test"]["acc2_non0"]
+    ref, how = evidence.reference_choice(runs, ["text", "audio"], "acc2_non0")
+    assert ref == "audio" and "validation" in how
+    p = evidence.paired(runs, ["text", "audio"], "test", "acc2_non0", primary="corr", resamples=100)
+    assert p.reference == "audio" and p.primary == "corr"
+    assert {r.role for r in p.rows if r.metric == "corr"} == {"primary"}
+    assert {r.role for r in p.rows if r.metric != "corr"} == {"secondary"}

@@ -131,8 +131,8 @@ def test_report_from_run_folders_never_writes_into_them(tiny_compare: Path, tmp_
 def test_comparisons_csv_and_verdicts(tiny_compare: Path) -> None:
     report = tiny_compare / "report"
     rows = _rows(report / "comparisons.csv")
-    assert list(rows[0]) == ["model", "reference", "metric", "delta", "ci_low", "ci_high", "p_value", "p_adjusted",
-                             "verdict", "seeds", "examples"]
+    assert list(rows[0]) == ["model", "reference", "metric", "role", "delta", "ci_low", "ci_high", "p_value",
+                             "p_adjusted", "verdict", "mde", "seeds_needed", "se", "df", "seeds", "examples", "kind", "note"]
     summary = {r["model"]: r for r in _rows(report / "summary.csv")}
     # the default reference is the best (here: only) unimodal model
     assert {r["reference"] for r in rows if r["model"] != "late" or r["reference"] != "attention"} <= {"text", "attention", "late"}
@@ -147,7 +147,8 @@ def test_comparisons_csv_and_verdicts(tiny_compare: Path) -> None:
             assert float(r["delta"]) == pytest.approx(float(summary[r["model"]][f"{m}_mean"]) - float(summary["text"][f"{m}_mean"]))
     for model in ("late", "attention"):
         acc = next(r for r in rows if r["model"] == model and r["reference"] == "text" and r["metric"] == "accuracy")
-        assert summary[model]["verdict"] == acc["verdict"]
+        assert summary[model]["verdict"].startswith(acc["verdict"])  # an indistinguishable carries its MDE
+        assert acc["role"] == "primary" and float(acc["mde"]) > 0
     text = (report / "report.md").read_text()
     assert "## Paired comparisons" in text and "Holm" in text and "*majority class*" in text and "*chance*" in text
     assert "## Class counts" in text

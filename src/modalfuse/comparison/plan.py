@@ -5,6 +5,7 @@ A comparison preset is a YAML file in ``configs/compare/``::
     # modalfuse compare mosi
     description: unimodal baselines against early, late and attention fusion on CMU-MOSI
     seeds: 3                       # seeds 0..2 (train.seed); --seeds overrides
+    primary: acc2_non0             # the metric whose verdicts the report states (Holm over its family)
     models:                        # label -> training preset/config, or {config:, overrides:}
       text: mosi/text
       early: {config: mosi/early, overrides: [model.dropout=0.2]}
@@ -26,7 +27,7 @@ from ..listing import PRESET_DIR, compare_preset_names
 COMPARE_DIR = PRESET_DIR / "compare"
 # The comparison `modalfuse compare` runs without an argument: the one place that names it.
 DEFAULT_PRESET = "mosi-words"
-PRESET_KEYS = ("description", "seeds", "models", "overrides", "tune")
+PRESET_KEYS = ("description", "seeds", "primary", "models", "overrides", "tune")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Plan:
     runs: list[RunSpec] = field(default_factory=list)
     tune: dict[str, Any] = field(default_factory=dict)  # parameter -> search space (merged over presets)
     entries: list[tuple[str, Path, list[str]]] = field(default_factory=list)  # (label, config, overrides)
+    primary: str = ""  # the preset's primary metric ("": the runs' monitor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,12 +112,17 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
     entries: list[tuple[str, Path, list[str]]] = []  # (label, training config, overrides)
     descriptions, preset_seeds = [], []
     tune: dict[str, Any] = {}
+    primary = ""
     for item in configs:
         path = _find(item)
         raw = load_yaml(path)
         if "models" in raw:  # a comparison preset
             spec = _read_preset(path)
             descriptions.append(str(spec.get("description", "")).strip())
+            if spec.get("primary") is not None and not primary:
+                if not isinstance(spec["primary"], str):
+                    raise ConfigError(f"{path}: 'primary' must be a metric name, e.g. primary: accuracy")
+                primary = spec["primary"]
             if spec.get("seeds") is not None:
                 preset_seeds.append(int(spec["seeds"]))
             if spec.get("tune") is not None:
@@ -140,7 +147,8 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
     if n_seeds < 1:
         raise ConfigError(f"--seeds {n_seeds}: expected at least 1")
     name = "-".join(Path(c).stem if Path(c).suffix else c.replace("/", "-") for c in configs)
-    result = Plan(name, " ".join(d for d in descriptions if d), list(range(n_seeds)), labels, tune=tune)
+    result = Plan(name, " ".join(d for d in descriptions if d), list(range(n_seeds)), labels, tune=tune,
+                  primary=primary)
     result.entries = entries
     for seed in result.seeds:  # seed-major: an interrupted comparison already covers every model
         for label, path, extra in entries:

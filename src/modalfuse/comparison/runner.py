@@ -278,7 +278,7 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
             command += f" --tune {tune}" + (f" --tune-storage {shlex.quote(tune_storage)}" if tune_storage else "")
         comparison.write_plan({
             "name": p.name, "description": p.description, "command": command, "configs": list(configs),
-            "seeds": p.seeds, "overrides": overrides, "labels": p.labels,
+            "seeds": p.seeds, "overrides": overrides, "labels": p.labels, "primary": p.primary,
             "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs],
         })
         run_plan(p, folder, jobs=jobs, stream=stream, command=command)

@@ -26,7 +26,12 @@ def direction(name: str) -> str:
 
 
 def is_better(name: str, new: float, old: float | None) -> bool:
-    if old is None:
+    """Whether ``new`` improves on ``old`` in ``name``'s direction. NaN (``corr`` of a constant
+    prediction) never improves on anything; anything that is not NaN improves on nothing (``None``)
+    or on NaN, so an early NaN cannot stay best for good."""
+    if new != new:  # NaN
+        return False
+    if old is None or old != old:
         return True
     return new < old if direction(name) == "min" else new > old
 

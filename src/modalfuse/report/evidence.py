@@ -12,8 +12,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..metrics import compute_metrics, direction
-from ..stats import bootstrap_models, comparisons, metric_functions
-from ..stats.paired import DEFAULT_RESAMPLES, Comparison
+from ..stats import comparisons, metric_functions, model_scores
+from ..stats.verdicts import RESAMPLES, Comparison
 from ..stats.predictions import compact, dense_labels
 from ..stats.weighted import NEUTRAL_BAND, band_classes, full_values
 from .runs import Run, by_label
@@ -52,41 +52,75 @@ class Paired:
     rows: list[Comparison]
     examples: int
     resamples: int
+    primary: str = ""
+    reference_how: str = ""  # how the reference was chosen
     notes: list[str] = field(default_factory=list)
 
 
-def default_reference(runs: list[Run], labels: list[str], monitor: str, split: str) -> str:
-    """The best unimodal model on ``monitor`` (mean over seeds); the first model when none is unimodal."""
+def check_pairing(runs: list[Run]) -> None:
+    """Every run predicts the same examples in the same order, in every split its predictions hold;
+    else one line naming the split, the two runs and the first differing example id."""
+    first = next((r for r in runs if r.predictions), None)
+    for r in runs:
+        for split in sorted(set(first.predictions if first else ()) & set(r.predictions or ())):
+            if "ids" not in first.predictions[split] or "ids" not in r.predictions[split]:
+                continue  # the training split keeps labels only (for the prior), nothing is paired on it
+            a, b = first.predictions[split]["ids"], r.predictions[split]["ids"]
+            if len(a) == len(b) and np.array_equal(a, b):
+                continue
+            i = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), min(len(a), len(b)))
+            got = f"id '{b[i]}'" if i < len(b) else "no example (it has fewer)"
+            want = f"id '{a[i]}'" if i < len(a) else "no example (it has fewer)"
+            raise UserError(f"{r.folder}: {split} split, example {i} is {got} where {first.folder} has {want} "
+                            f"({len(b)} and {len(a)} {split} examples); paired comparisons need the same examples "
+                            f"in the same order in every run")
+
+
+def default_reference(runs: list[Run], labels: list[str], monitor: str, split: str | None = None) -> str:
+    """``reference_choice``'s model (``split`` is ignored: the reference is chosen on validation)."""
+    return reference_choice(runs, labels, monitor)[0]
+
+
+def reference_choice(runs: list[Run], labels: list[str], monitor: str) -> tuple[str, str]:
+    """The best unimodal model on ``monitor`` on the **validation** split (mean over seeds), and how
+    it was chosen; never chosen on test. Without validation scores: the first unimodal model."""
     groups = by_label(runs, labels)
     uni = [lab for lab, g in groups.items() if len(g[0].modalities) == 1]
     if not uni:
-        return next(iter(groups))
+        return next(iter(groups)), "the first model (none is unimodal)"
+    valid = {lab: [run_values(r, "valid").get(monitor, np.nan) for r in groups[lab]] for lab in uni}
+    if not all(np.isfinite(v).all() for v in valid.values()):
+        return uni[0], f"the first unimodal model (no validation `{monitor}` for every run)"
     sign = 1 if direction(monitor) == "max" else -1
-    return max(uni, key=lambda lab: sign * np.mean([run_values(r, split).get(monitor, np.nan) for r in groups[lab]]))
+    return max(uni, key=lambda lab: sign * float(np.mean(valid[lab]))), f"the best unimodal model on validation `{monitor}`"
 
 
 def paired(runs: list[Run], labels: list[str], split: str, monitor: str, reference: str | None = None, *,
-           resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Paired | None:
-    """Every model against the reference and adjacent pairs, on every bootstrappable metric
-    (``None`` when some run has no ``predictions.npz``)."""
+           primary: str | None = None, resamples: int = RESAMPLES, seed: int = 0) -> Paired | None:
+    """Every model against the reference and adjacent pairs, on every metric with an interval
+    (``None`` when some run has no ``predictions.npz``); ``primary`` (default ``monitor``) carries
+    the verdicts, the other metrics are secondary."""
     groups = by_label(runs, labels)
     if reference is not None and reference not in groups:
         raise UserError(f"--reference {reference}: no such model in this report; models: {', '.join(groups)}")
     if not has_predictions(runs, split):
         return None
-    ref = reference or default_reference(runs, labels, monitor, split)
+    check_pairing(runs)  # before any resampling
+    ref, how = (reference, "named by --reference") if reference else reference_choice(runs, labels, monitor)
     per_model = {lab: [_fns(r, split) for r in g] for lab, g in groups.items()}
     n = len(runs[0].predictions[split]["ids"])
-    metrics = [m for m in per_model[ref][0]]
-    metrics.sort(key=lambda m: m != monitor)  # the monitored metric first
-    models = bootstrap_models(per_model, n, resamples=resamples, seed=seed)
-    rows = comparisons(models, ref, metrics, n)
+    metrics = list(per_model[ref][0])
     notes = []
+    if primary and primary not in metrics:
+        notes.append(f"The declared primary metric `{primary}` has no interval for these runs; "
+                     f"`{monitor if monitor in metrics else metrics[0]}` carries the verdicts instead.")
+    primary = primary if primary in metrics else monitor if monitor in metrics else metrics[0]
+    rows = comparisons(model_scores(per_model, n, resamples=resamples, seed=seed), ref, metrics, primary, examples=n)
     single = [lab for lab, g in groups.items() if len(g) == 1]
     if single:
         which = "" if len(single) == len(groups) else f" ({', '.join(single)})"
         notes.append(f"Models with one seed{which}: their intervals cover test-set sampling only, not training noise.")
-    return Paired(ref, metrics, rows, n, resamples, notes)
+    return Paired(ref, metrics, rows, n, resamples, primary, how, notes)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -166,8 +166,8 @@ def plot_forest(p: Paired, folder: Path, max_metrics: int = 9) -> str:
     handles = [Line2D([], [], marker="o", ls="", color=v, label=meaning[k]) for k, v in color.items()]
     fig.legend(handles=handles, loc="outside lower center", ncol=1 if cols < 3 else 3, fontsize=8,
                title="colour = verdict after Holm's adjustment over the comparisons of each metric (α = 0.05)")
-    fig.suptitle(f"Differences from {p.reference} with 95 % hierarchical bootstrap intervals "
-                 f"({p.examples} test examples, {p.resamples} resamples)")
+    fig.suptitle(f"Differences from {p.reference} with 95 % t intervals (seed + paired test-set variance; "
+                 f"{p.examples} test examples)")
     return _save(fig, folder, "forest.png")
 
 

@@ -8,8 +8,8 @@ never writing into the run folders).
   of the reported split, ``parameters``, ``train_seconds``, ``inference_samples_per_s``,
   ``flops_per_sample``, ``peak_memory_mb``, ``seeds``, ``reference``, ``verdict`` (against the
   reference on the monitored metric);
-- ``comparisons.csv``: ``model, reference, metric, delta, ci_low, ci_high, p_value, p_adjusted,
-  verdict, seeds, examples`` (``modalfuse.stats``), and ``baselines.csv``;
+- ``comparisons.csv``: the columns of ``stats.verdicts.COLUMNS`` (``report.comparisons``), and
+  ``baselines.csv``;
 - ``report.md`` and PNG plots (``plots.py``);
 - ``report.html``: the same report as one self-contained page (plots embedded, each run's config on
   demand; ``html_report.py``).
@@ -35,10 +35,10 @@ import numpy as np
 
 from ..errors import UserError
 from ..metrics import direction
-from ..stats.paired import ALPHA, DEFAULT_RESAMPLES
+from ..stats.verdicts import COLUMNS, RESAMPLES as DEFAULT_RESAMPLES
 from ..stats.weighted import NEUTRAL_BAND
 from ..training.runfolder import ComparisonFolder
-from . import evidence, html_report, plots, robustness
+from . import comparisons, evidence, html_report, plots, robustness
 from .runs import Run, by_label, collect, metric_names, monitor_of, report_split, seeds_text
 
 EFFICIENCY = ("parameters", "train_seconds", "inference_samples_per_s", "flops_per_sample", "peak_memory_mb")
@@ -46,8 +46,6 @@ EFFICIENCY_DIRECTION = {"parameters": "min", "train_seconds": "min", "inference_
                         "flops_per_sample": "min", "peak_memory_mb": "min"}
 EFFICIENCY_TITLE = {"parameters": "parameters", "train_seconds": "train s", "inference_samples_per_s": "samples/s",
                     "flops_per_sample": "FLOPs/sample", "peak_memory_mb": "peak MiB"}
-COMPARISON_COLUMNS = ("model", "reference", "metric", "delta", "ci_low", "ci_high", "p_value", "p_adjusted",
-                      "verdict", "seeds", "examples")
 TUNING_FILE = "tuning.json"  # written by `compare --tune` beside compare.json
 
 
@@ -314,50 +312,6 @@ def _directions_line(names: list[str]) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def _comparison_rows(p: evidence.Paired) -> list[dict[str, Any]]:
-    return [{"model": c.model, "reference": c.reference, "metric": c.metric, "delta": c.delta, "ci_low": c.ci_low,
-             "ci_high": c.ci_high, "p_value": c.p_value, "p_adjusted": c.p_adjusted, "verdict": c.verdict,
-             "seeds": c.seeds, "examples": c.examples} for c in p.rows]
-
-
-def _paired_section(p: evidence.Paired, monitor: str) -> list[str]:
-    md = ["## Paired comparisons", "",
-          f"Difference = model − reference (for an adjacent pair in the ranking: the better − the worse"
-          f"), {'one seed per model' if all(r.seeds == '1/1' for r in p.rows) else 'means over seeds'}. 95 % interval and p-value from a hierarchical paired bootstrap "
-          f"({p.resamples} resamples: seeds drawn per model, then the {p.examples} test examples, shared by all "
-          f"models); p-values Holm-adjusted over the comparisons of each metric; verdict at α = {ALPHA} on the "
-          f"adjusted p-value, in the metric's direction (the intervals are per comparison, not adjusted: one "
-          f"that excludes 0 can still be `indistinguishable` after Holm). Reference: **{p.reference}** "
-          f"(the best unimodal model on `{monitor}` unless `--reference` says otherwise). All rows, every metric: "
-          f"`comparisons.csv`.", ""]
-    md += [f"- {n}" for n in p.notes]
-    if p.notes:
-        md.append("")
-    md += [f"### `{monitor}`", "", "| model | vs | difference | 95 % interval | p | p (Holm) | verdict |",
-           "|---|---|---:|---|---:|---:|---|"]
-    for c in p.rows:
-        if c.metric == monitor:
-            md.append(f"| {c.model} | {c.reference} | {c.delta:+.4f} | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | "
-                      f"{c.p_value:.4f} | {c.p_adjusted:.4f} | **{c.verdict}** |" if c.verdict != "indistinguishable" else
-                      f"| {c.model} | {c.reference} | {c.delta:+.4f} | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | "
-                      f"{c.p_value:.4f} | {c.p_adjusted:.4f} | {c.verdict} |")
-    others = [m for m in p.metrics if m != monitor]
-    if others:
-        models = list(dict.fromkeys(c.model for c in p.rows if c.reference == p.reference))
-        short = {"better": "better", "worse": "worse", "indistinguishable": "≈"}
-        md += ["", f"### Every metric against {p.reference}", "",
-               "Verdicts (≈ indistinguishable); the difference in brackets.", "",
-               "| model | " + " | ".join(f"`{m}`" for m in p.metrics) + " |",
-               "|---|" + "|".join(["---"] * len(p.metrics)) + "|"]
-        cell = {(c.model, c.metric): c for c in p.rows if c.reference == p.reference}
-        for model in models:
-            md.append(f"| {model} | " + " | ".join(
-                f"{short[cell[model, m].verdict]} ({cell[model, m].delta:+.3f})" if (model, m) in cell else "—"
-                for m in p.metrics) + " |")
-    md.append("")
-    return md
-
-
 def _class_count_lines(runs: list[Run]) -> list[str]:
     counts = evidence.class_counts(runs)
     if not counts:
@@ -417,8 +371,8 @@ def _contents(runs: list[str], records: list[Run], info: dict[str, Any], referen
     if evidence.has_predictions(records, split):
         names += [k for k in evidence.run_values(records[0], split) if k not in names]
     monitor = monitor_of(records, split)
-    p = evidence.paired(records, labels, split, monitor, reference, resamples=resamples)
-    verdicts = {c.model: c.verdict for c in p.rows if c.metric == monitor and c.reference == p.reference} if p else None
+    p = evidence.paired(records, labels, split, monitor, reference, primary=info.get("primary"), resamples=resamples)
+    verdicts = comparisons.summary_verdicts(p) if p else None
     one = len(runs) == 1 and ComparisonFolder.holds(runs[0])
     return _Contents(records, info, labels, split, names, monitor, {len(g) for g in by_label(records, labels).values()},
                      p, summary_rows(records, labels, split, names, verdicts, p.reference if p else None),
@@ -442,7 +396,7 @@ def _summary_md(c: _Contents) -> list[str]:
     how = seeds_text(min(c.n_seeds)) if len(c.n_seeds) == 1 else "mean ± std over each model's seeds"
     md = [f"## Summary ({c.split} split, {how}; best per column in bold)", "",
           _directions_line(names)
-          + (f" `vs {p.reference}`: the verdict on `{c.monitor}` (see *Paired comparisons*)." if p else "")
+          + (f" `vs {p.reference}`: the verdict on `{p.primary}` (see *Paired comparisons*)." if p else "")
           + (" Italic rows are baselines (`baselines.csv`): " + "; ".join(f"*{b['model']}*: {b['note']}" for b in base) + "."
              if base else ""), ""]
     if "acc3_band" in names:
@@ -459,11 +413,12 @@ def _report_md(c: _Contents, figures: list[tuple[str, str]], folder: Path) -> li
     md = [f"# Comparison: {c.info.get('name', 'runs')}", ""]
     if c.info.get("description"):
         md += [c.info["description"], ""]
+    md += comparisons.header_lines(c.paired) if c.paired else []
     md += ["Reproduce with:", "", "```", c.info["command"], "```", "", *_summary_md(c)]
     if c.warnings:
         md += ["## Warnings", "", *[f"- **Warning**: {w}" for w in c.warnings], ""]
     if c.paired is not None:
-        md += _paired_section(c.paired, c.monitor)
+        md += comparisons.section(c.paired)
     md += _class_count_lines(c.records)
     md += _tuning_lines(c.tuning_dir)
     md += ["## Setup", "", *_setup_lines(c.records, c.info, c.split, c.monitor), ""]
@@ -486,7 +441,7 @@ def _write_files(c: _Contents, tmp: Path, folder: Path) -> None:
     (tmp / "results.csv").write_text(_csv_text(results_rows(c.records)))
     (tmp / "summary.csv").write_text(_csv_text(c.summary))
     if c.paired is not None:
-        (tmp / "comparisons.csv").write_text(_csv_text(_comparison_rows(c.paired), list(COMPARISON_COLUMNS)))
+        (tmp / "comparisons.csv").write_text(_csv_text(comparisons.csv_rows(c.paired), list(COLUMNS)))
     if c.baselines:
         (tmp / "baselines.csv").write_text(_csv_text(c.baselines))
     figures = plots.render_all(c.records, c.labels, c.split, c.monitor, c.names, tmp, paired=c.paired,

@@ -432,9 +432,13 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resu
 
             # --- log, checkpoint, early stopping -------------------------------------------------
             # select=last: every epoch replaces best.pt, so the final epoch is the one kept.
-            improved = tc.select == "last" or is_better(monitor, valid[monitor], state["best"])
+            # The first epoch is kept even when its monitor is NaN, so best.pt exists; a NaN is never
+            # stored as the best value (is_better: anything beats it), and run.json gets null.
+            improved = (tc.select == "last" or state["best_epoch"] is None
+                        or is_better(monitor, valid[monitor], state["best"]))
             if improved:
-                state.update(best=valid[monitor], best_epoch=epoch + 1, bad_epochs=0)
+                finite = math.isfinite(valid[monitor])
+                state.update(best=valid[monitor] if finite else None, best_epoch=epoch + 1, bad_epochs=0)
             else:
                 state["bad_epochs"] += 1
             row = {"epoch": epoch + 1, "train_loss": loss_sum / max(loss_count, 1),
