@@ -185,12 +185,12 @@ def test_analysis_groups_sentiment_by_the_three_class_band() -> None:
 
 
 def _paired() -> evidence.Paired:
-    from modalfuse.stats.paired import Comparison
+    from modalfuse.stats.verdicts import Comparison
 
-    rows = [Comparison(model="fusion", reference="text", metric="corr", delta=0.02, ci_low=0.001, ci_high=0.04,
-                       p_value=0.04, p_adjusted=0.08, verdict="indistinguishable", seeds="2/2", examples=100,
-                       kind="reference")]
-    return evidence.Paired(reference="text", metrics=["corr"], rows=rows, examples=100, resamples=100)
+    rows = [Comparison(model="fusion", reference="text", metric="corr", role="primary", delta=0.02, ci_low=0.001,
+                       ci_high=0.04, p_value=0.04, p_adjusted=0.08, verdict="indistinguishable", mde=0.05,
+                       seeds_needed=9, se=0.009, df=3.5, seeds="2/2", examples=100, kind="reference")]
+    return evidence.Paired(reference="text", metrics=["corr"], rows=rows, examples=100, resamples=100, primary="corr")
 
 
 def test_forest_legend_explains_a_grey_interval_that_excludes_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
