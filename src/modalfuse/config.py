@@ -9,6 +9,7 @@ type-checked the same way.
 from __future__ import annotations
 
 import copy
+import logging
 import reprlib
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError, closest, require_file
+
+log = logging.getLogger("modalfuse")
 
 
 class Params(BaseModel):
@@ -175,9 +178,28 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+def _switch_part(node: dict[str, Any], key: str, value: Any, set_before: set[str]) -> None:
+    """``--set <part>.name=NEW`` on a part named otherwise: the part gets NEW's own defaults. The old
+    part's keys (those the config gave, not earlier ``--set``s) are dropped, and a note lists them."""
+    old = node.get("name")
+    if old is None or old == value:
+        return
+    prefix = key.rsplit(".", 1)[0]
+    dropped = [k for k in node if k != "name" and f"{prefix}.{k}" not in set_before]
+    for k in dropped:
+        del node[k]
+    if dropped:
+        log.warning("note: --set %s: %s becomes %r with its own defaults; the keys of %r dropped: %s", key, prefix, value,
+                    old, ", ".join(f"{prefix}.{k}" for k in dropped))
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b=c`` overrides; values are YAML (``[1, 2]``, ``1e-4``, ``true``, ``a,b``)."""
+    """Apply ``a.b=c`` overrides; values are YAML (``[1, 2]``, ``1e-4``, ``true``, ``a,b``).
+
+    Setting a part's ``name`` (``model.fusion.name=attention``) switches the part: the old part's
+    keys are dropped (with a note) and the new one starts from its own defaults."""
     raw = copy.deepcopy(raw)
+    set_before: set[str] = set()
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
@@ -195,7 +217,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if not isinstance(child, dict):
                 raise ConfigError(f"--set {key}: '{p}' is a value, not a section")
             node = child
+        if parts[-1] == "name" and len(parts) > 1:
+            _switch_part(node, key, value, set_before)
         node[parts[-1]] = value
+        set_before.add(key)
     return raw
 
 
