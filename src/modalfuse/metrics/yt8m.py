@@ -103,15 +103,28 @@ def gap(scores: np.ndarray, labels: np.ndarray, top_k: int = 20, *, _idx: np.nda
     if scores.size == 0 or num_positives == 0:
         return 0.0
     idx = _top_k(scores, top_k) if _idx is None else _idx
-    preds = np.take_along_axis(scores, idx, 1).ravel()
-    acts = np.take_along_axis(labels, idx, 1).ravel()
+    return gap_of_top(np.take_along_axis(scores, idx, 1), np.take_along_axis(labels, idx, 1) > 0, idx, num_positives)
+
+
+def gap_of_top(preds: np.ndarray, hits: np.ndarray, idx: np.ndarray, num_positives: float) -> float:
+    """GAP from each video's top-k entries alone (what ``gap`` computes after its top-k step).
+
+    Args:
+        preds: float ``[N, k]`` scores of the top-k entries.
+        hits: bool ``[N, k]``: the entry is a true label.
+        idx: int ``[N, k]`` their classes (the official list order on mixed ties).
+        num_positives: all positive labels of the split, also those outside any top-k.
+    """
+    if preds.size == 0 or num_positives == 0:
+        return 0.0
+    preds, acts = preds.ravel(), hits.ravel()
     order = np.argsort(-preds.astype(np.float64), kind="stable")
-    sp, hits = preds[order], acts[order] > 0
-    if _has_mixed_ties(sp, hits).any():
+    sp, hit = preds[order], acts[order]
+    if _has_mixed_ties(sp, hit).any():
         # the official list order: classes in turn, videos in order within a class
-        listed = np.lexsort((np.repeat(np.arange(len(scores)), idx.shape[1]), idx.ravel()))
+        listed = np.lexsort((np.repeat(np.arange(len(idx)), idx.shape[1]), idx.ravel()))
         return _official_ap(preds[listed], acts[listed].astype(np.float64), num_positives)
-    ranks = np.flatnonzero(hits) + 1
+    ranks = np.flatnonzero(hit) + 1
     return float((np.arange(1, len(ranks) + 1) / ranks).sum() / num_positives)
 
 
@@ -131,24 +144,30 @@ def per_class_average_precision(
     scores, labels = _check(scores, labels)
     n, c = scores.shape
     positives = labels.sum(0).astype(np.float64)
-    aps = np.where(positives > 0, 0.0, np.nan)
     if n == 0:
-        return aps
+        return np.where(positives > 0, 0.0, np.nan)
     idx = _top_k(scores, top_k) if _idx is None else _idx
+    return per_class_ap_of_top(np.take_along_axis(scores, idx, 1), np.take_along_axis(labels, idx, 1) > 0, idx,
+                               positives)
+
+
+def per_class_ap_of_top(preds: np.ndarray, hits: np.ndarray, idx: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """Per-class AP from each video's top-k entries alone (``[N, k]`` as ``gap_of_top``) and the
+    count of positive labels per class ``[C]``. Returns float64 ``[C]``, NaN where no positive."""
+    c = len(positives)
     cls = idx.ravel()
-    preds = np.take_along_axis(scores, idx, 1).ravel()
-    acts = np.take_along_axis(labels, idx, 1).ravel()
+    preds, acts = preds.ravel(), hits.ravel()
     order = np.lexsort((-preds.astype(np.float64), cls))  # by class, then score descending (stable)
-    cls_s, hits = cls[order], acts[order] > 0
+    cls_s, hit = cls[order], acts[order]
     start = np.searchsorted(cls_s, np.arange(c))
     rank = np.arange(len(order)) - start[cls_s] + 1  # 1-based rank within the class's list
-    cum_pos = np.cumsum(hits)
+    cum_pos = np.cumsum(hit)
     before = np.concatenate([[0], cum_pos])[start]  # positives of earlier classes
     precision = (cum_pos - before[cls_s]) / rank
-    sums = np.bincount(cls_s[hits], weights=precision[hits], minlength=c)
+    sums = np.bincount(cls_s[hit], weights=precision[hit], minlength=c)
     with np.errstate(invalid="ignore", divide="ignore"):
         aps = np.where(positives > 0, sums / positives, np.nan)
-    mixed = _has_mixed_ties(preds[order], hits, cls_s)
+    mixed = _has_mixed_ties(preds[order], hit, cls_s)
     for k in np.unique(cls_s[mixed]).tolist():
         if positives[k] > 0:  # replay the official order for this class: videos in order
             sel = np.flatnonzero(cls == k)  # row-major: already in video order

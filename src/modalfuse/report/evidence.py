@@ -12,12 +12,14 @@ import numpy as np
 
 from ..errors import UserError
 from ..metrics import compute_metrics, direction
+from ..metrics.streaming import MultilabelAccumulator
 from ..stats import comparisons, metric_functions, model_scores
 from ..stats.verdicts import RESAMPLES, Comparison
 from ..stats.predictions import compact, dense_labels
 from ..stats.weighted import NEUTRAL_BAND, band_classes, full_values
 from .runs import Run, by_label
 
+BASELINE_BLOCK = 4096  # videos scored at once by the YouTube-8M baselines (4096 x 3862 float32: 63 MB)
 CHANCE_DRAWS = 50  # random predictors averaged for the chance row
 VALID_GAP = 0.05  # validation this far above test (absolute, or relative for error metrics) is flagged
 BAND_CLASSES = ("negative", "neutral", "positive")
@@ -175,6 +177,33 @@ def _best_constant(prior: dict[str, np.ndarray], source: str, arrays: dict[str, 
     return {"model": row["model"], "note": row["note"], **{k: v for k, v in row.items() if k not in ("model", "note")}}
 
 
+def _multilabel_baselines(arrays: dict[str, np.ndarray], prior: dict[str, np.ndarray], source: str,
+                          names: list[str], run: Run, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Label prior and chance for YouTube-8M, scored a block of videos at a time: no ``[N, C]`` matrix."""
+    c, n = int(arrays["num_classes"]), len(arrays["ids"])
+    freq = (np.bincount(prior["label_index"], minlength=c) / max(len(prior["label_ptr"]) - 1, 1)).astype(np.float32)
+    eval_cfg = run.config.get("eval") or {}
+
+    def scored(make: Any) -> dict[str, float]:
+        acc = MultilabelAccumulator(c, top_k=int(eval_cfg.get("top_k", 20)), threshold=float(eval_cfg.get("threshold", 0.5)),
+                                    keep_compact=False)
+        for a in range(0, n, BASELINE_BLOCK):
+            block = {k: arrays[k] for k in ("label_index", "num_classes")}
+            ptr = arrays["label_ptr"][a : a + BASELINE_BLOCK + 1]
+            block["label_ptr"] = ptr - ptr[0]
+            block["label_index"] = arrays["label_index"][ptr[0] : ptr[-1]]
+            acc.update(make(len(ptr) - 1), dense_labels(block), arrays["ids"][a : a + BASELINE_BLOCK])
+        got = acc.metrics()
+        return {k: float(got[k]) for k in names if isinstance(got.get(k), float)}
+
+    rows = [{"model": "label prior", "note": f"every video scored by {source} label frequency",
+             **scored(lambda b: np.broadcast_to(freq, (b, c)))}]
+    draws = [scored(lambda b: rng.random((b, c), dtype=np.float32)) for _ in range(3)]
+    rows.append({"model": "chance", "note": "uniformly random scores, mean of 3 draws",
+                 **{m: float(np.mean([d[m] for d in draws])) for m in draws[0]}})
+    return rows
+
+
 def baselines(runs: list[Run], split: str, names: list[str]) -> list[dict[str, Any]]:
     """Rows ``{"model": name, "note": how, metric: value}`` for the label-prior / majority predictor and
     chance, on ``split`` (empty without predictions files)."""
@@ -205,14 +234,7 @@ def baselines(runs: list[Run], split: str, names: list[str]) -> list[dict[str, A
         rows.append({"model": "chance", "note": f"scores drawn from the {source} score distribution, mean of {CHANCE_DRAWS} draws",
                      **{m: float(np.nanmean([d[m] for d in draws])) for m in draws[0]}})
     else:
-        y = dense_labels(arrays)
-        freq = dense_labels(prior).mean(0)
-        scores = np.tile(freq, (len(y), 1)).astype(np.float32)
-        rows.append({"model": "label prior", "note": f"every video scored by {source} label frequency",
-                     **_metrics_of(kind, scores, arrays, y, names, run)})
-        draws = [_metrics_of(kind, rng.random(y.shape, dtype=np.float32), arrays, y, names, run) for _ in range(3)]
-        rows.append({"model": "chance", "note": "uniformly random scores, mean of 3 draws",
-                     **{m: float(np.mean([d[m] for d in draws])) for m in draws[0]}})
+        rows += _multilabel_baselines(arrays, prior, source, names, run, rng)
     return rows
 
 

@@ -184,9 +184,10 @@ def difference(model: Scores, reference: Scores) -> Difference:
 
 def example_weights(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """``[B, n]`` multiplicities of ``n`` examples drawn with replacement, ``B`` times."""
-    draws = rng.integers(0, n, size=(resamples, n))
-    rows = np.repeat(np.arange(resamples), n)
-    return np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+    W = np.empty((resamples, n))
+    for b in range(resamples):  # row by row: the same draws as one [B, n] call, without its int64 copies
+        W[b] = np.bincount(rng.integers(0, n, size=n), minlength=n)
+    return W
 
 
 def scores(per_seed: list[dict[str, Metric]], W: np.ndarray) -> dict[str, Scores]:

@@ -10,7 +10,8 @@ model and no data. One array set per split (``<split>/<key>`` in the archive):
   scores per example, ``top_index`` int32 ``[N, K]`` and ``top_score`` float32 ``[N, K]`` (descending),
   with ``K`` the largest of ``eval.top_k``, any example's label count and its count of scores at or
   above the decision threshold, so GAP, mAP, Hit@1, PERR and the F1 scores are exact; the labels as
-  CSR: ``label_index`` int32 and ``label_ptr`` int64 ``[N + 1]``; ``num_classes``.
+  CSR: ``label_index`` int32 and ``label_ptr`` int64 ``[N + 1]``; ``num_classes``. Scored in batches
+  (``metrics.streaming``), a row may end in padding entries (class -1, score -inf) that no metric reads.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..files import atomic_write
+from ..metrics.streaming import sorted_top
 
 
 def compact(kind: str, pred: dict[str, Any], *, top_k: int = 20, threshold: float = 0.5) -> dict[str, np.ndarray]:
@@ -47,14 +49,11 @@ def compact(kind: str, pred: dict[str, Any], *, top_k: int = 20, threshold: floa
     positive = labels > 0.5
     k = max(top_k, int(positive.sum(1).max(initial=0)), int((scores >= threshold).sum(1).max(initial=0)))
     k = min(max(k, 1), c)
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < c else np.tile(np.arange(c), (n, 1))
-    top_score = np.take_along_axis(scores, top, 1)
-    order = np.argsort(-top_score, axis=1, kind="stable")
-    top, top_score = np.take_along_axis(top, order, 1), np.take_along_axis(top_score, order, 1)
+    top, top_score = sorted_top(scores, k)
     rows, cols = np.nonzero(positive)
     ptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
-    return {**out, "top_index": top.astype(np.int32), "top_score": top_score.astype(np.float32),
+    return {**out, "top_index": top, "top_score": top_score,
             "label_index": cols.astype(np.int32), "label_ptr": ptr, "num_classes": np.int64(c)}
 
 

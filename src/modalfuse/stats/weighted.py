@@ -16,6 +16,9 @@ per-class averages over rare classes) are reported without an interval.
 
 from __future__ import annotations
 
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -99,6 +102,81 @@ def regression_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, Metric]
     }
 
 
+def is_label(index: np.ndarray, label_ptr: np.ndarray, label_index: np.ndarray, num_classes: int) -> np.ndarray:
+    """Whether each ``index[v, i]`` is one of video ``v``'s labels (CSR ``label_ptr``/``label_index``):
+    bool ``[N, K]``, by a search among the sorted ``video * C + class`` keys (no ``[N, C]`` table)."""
+    n = len(label_ptr) - 1
+    keys = np.sort(np.repeat(np.arange(n, dtype=np.int64), np.diff(label_ptr)) * num_classes + label_index)
+    query = np.arange(n, dtype=np.int64)[:, None] * num_classes + index
+    at = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
+    found = keys[at] == query if len(keys) else np.zeros(query.shape, bool)
+    return found & (index >= 0)  # class -1 pads a row (metrics.streaming), never a label
+
+
+_GAP_BLOCK = 1 << 22  # hits x replicates per block: bounds the [H, b] float64 temporaries at ~32 MB each
+
+
+def _weighted_gap(score: np.ndarray, hit: np.ndarray, npos: np.ndarray) -> Metric:
+    """GAP of every weight row from the pooled ranking of the videos' top-k entries.
+
+    The ranking is sorted once (score descending; ties in video order). Under weights ``w`` the
+    copies of an entry are adjacent, so the ``j``-th copy of a hit entry sits at rank ``A + j`` with
+    ``H + j`` hits up to it, where ``A`` (``H``) is the weight of all (hit) entries ranked before it;
+    its precision is ``(H + j) / (A + j)``. ``A`` at every hit is a sum over the entries between
+    consecutive hits: one sparse ``[hits, videos]`` product with the ``[videos, b]`` weights (every
+    entry read once per replicate, no ``[b, entries]`` copy), then a cumulative sum over hits.
+
+    Args: top-k scores ``[N, k]``, whether each is a true label ``[N, k]``, label counts ``[N]``.
+    Returns: ``W [B, N] -> [B]``.
+    """
+    import torch  # torch's CSR product is the one sparse kernel among the core dependencies
+
+    n, kk = score.shape
+    order = np.argsort(-score.ravel(), kind="stable")  # the pooled ranking, sorted once
+    video = order // max(kk, 1)
+    hit_pos = np.flatnonzero(hit.ravel()[order])  # ranks of the hit entries
+    hit_video = video[hit_pos]
+    # Row h of `between` sums the weights of the entries ranked in [hit h-1, hit h): prefix sums of
+    # those rows give A at every hit.
+    crow = np.concatenate([[0], hit_pos]).astype(np.int64)
+    cols = video[: crow[-1]].astype(np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta": the product is tested here
+        between = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols),
+                                          torch.ones(len(cols)), size=(len(hit_pos), n))
+
+    def block(Wb: np.ndarray) -> np.ndarray:  # multiplicities [b, N] float32 -> hit precision sums [b]
+        if len(hit_pos) == 0:
+            return np.zeros(len(Wb))
+        # float32 products and gathers are exact here (small integer counts); the running sums are
+        # float64, taken along contiguous rows ([b, H] layout: several times faster than down columns)
+        seg = (between @ torch.from_numpy(np.ascontiguousarray(Wb.T))).t().contiguous()
+        before_all = torch.cumsum(seg, 1, dtype=torch.float64).numpy()  # A: [b, H]
+        w_t = torch.from_numpy(np.take(Wb, hit_video, axis=1))  # copies of each hit entry: [b, H]
+        before_hit = (torch.cumsum(w_t, 1, dtype=torch.float64) - w_t).numpy()  # H
+        w = w_t.numpy()
+        # first copies everywhere, then the entries drawn twice or more (about a quarter), one j at a time
+        total = np.where(w >= 1, (before_hit + 1) / (before_all + 1), 0.0).sum(1)
+        rows, cols = np.nonzero(w >= 2)
+        a, h, m = before_all[rows, cols], before_hit[rows, cols], w[rows, cols]
+        j = 2
+        while len(m):
+            total += np.bincount(rows, (h + j) / (a + j), minlength=len(total))
+            keep = m > j
+            a, h, m, rows = a[keep], h[keep], m[keep], rows[keep]
+            j += 1
+        return total
+
+    def gap(W: np.ndarray) -> np.ndarray:
+        step = max(1, _GAP_BLOCK // max(len(hit_pos), 1))
+        parts = [W[a : a + step].astype(np.float32) for a in range(0, W.shape[0], step)]
+        with ThreadPoolExecutor(min(len(parts), os.cpu_count() or 1)) as pool:  # numpy and torch release the GIL
+            total = np.concatenate(list(pool.map(block, parts)))
+        return _ratio(total, W @ npos)
+
+    return gap
+
+
 def multilabel_metrics(arrays: dict[str, np.ndarray], top_k: int = 20, threshold: float = 0.5) -> dict[str, Metric]:
     """GAP, Hit@1, PERR and micro-F1 from the compact top-K arrays of ``predictions.npz``."""
     idx, score = arrays["top_index"].astype(np.int64), arrays["top_score"].astype(np.float64)
@@ -106,27 +184,9 @@ def multilabel_metrics(arrays: dict[str, np.ndarray], top_k: int = 20, threshold
     n, k = idx.shape
     npos = np.diff(ptr).astype(np.float64)
     c = int(arrays["num_classes"])
-    truth = np.zeros(n * c, bool)  # not [N, C] dense per bootstrap, just one flat membership table
-    truth[np.repeat(np.arange(n), np.diff(ptr)) * c + lab] = True
-    hit = truth[np.arange(n)[:, None] * c + idx]  # [N, K]
+    hit = is_label(idx, ptr, lab, c)  # [N, K]
 
-    kk = min(top_k, k)
-    # Pooled ranking of every video's top-k entries (score descending; ties in video order).
-    flat_score, flat_hit = score[:, :kk].ravel(), hit[:, :kk].ravel()
-    video = np.repeat(np.arange(n), kk)
-    order = np.argsort(-flat_score, kind="stable")
-    s_hit, s_video = flat_hit[order].astype(np.float64), video[order]
-
-    def gap(W: np.ndarray) -> np.ndarray:
-        w = W[:, s_video]  # [B, E]
-        before_all = np.cumsum(w, 1) - w
-        before_hit = np.cumsum(w * s_hit, 1) - w * s_hit
-        total = np.zeros(W.shape[0])
-        for j in range(1, int(W.max(initial=0)) + 1):  # the j-th copy of a hit entry, at its own rank
-            on = (w >= j) * s_hit
-            total += (on * (before_hit + j) / np.maximum(before_all + j, 1)).sum(1)
-        return _ratio(total, W @ npos)
-
+    gap = _weighted_gap(score[:, :min(top_k, k)], hit[:, :min(top_k, k)], npos)
     top1 = hit[:, 0].astype(np.float64)
     L = np.minimum(npos.astype(np.int64), k)
     rank = np.arange(k)[None, :]

@@ -1,0 +1,203 @@
+"""Time and peak memory of `modalfuse report` on YouTube-8M-sized comparisons.
+
+    python bench/report_scale.py [--sizes 1380 29183 291830] [--models 4] [--seeds 3] [--resamples 2000]
+                                 [--data ../shared/data/yt8m/video] [--keep DIR]
+
+For each test-set size, ``models x seeds`` run folders are generated with the compact top-K
+``predictions.npz`` a real YouTube-8M run saves (3862 classes): every video's labels are a real
+video's labels (drawn with replacement from the label lists of the shards in ``--data``, so label
+counts and class frequencies are the real ones), and each model scores them with its own skill
+(labels reach its top-20 more or less often; seeds add their own noise). The training labels for
+the label-prior baseline are drawn the same way. Then the whole report (``render_report``: paired
+bootstrap with ``--resamples`` replicates, baselines, plots, files) runs in a fresh child process,
+which prints its wall time, its CPU time (user + system, all threads) and its peak RSS. On a
+machine shared with other jobs the wall time is inflated by the load; the CPU time much less so.
+
+Targets (issue 30): a 4-model x 3-seed report on 29k videos in <= 60 s and <= 2 GB on 2 cores; time
+linear in videos. The time for 1.1M videos (the 2018 validation set) is projected linearly from the
+largest size run. A size whose bootstrap weight matrix (``resamples x videos`` float64) would need
+more than half of the memory available now is skipped and said so. The machine's load average is
+printed with each figure. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+CLASSES = 3862
+FULL_VALIDATION = 1_100_000
+CANDIDATES = 48  # non-label classes scored per video (only the best of them reach the top-K)
+
+
+def real_label_lists(data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(label_ptr, label_index)`` of every video in the shards, labels only."""
+    from modalfuse.readers.yt8m import read_video_shards
+
+    files = sorted(str(p) for p in data.glob("*.tfrecord"))
+    if not files:
+        sys.exit(f"{data}: no .tfrecord shards (the real YouTube-8M video shards are in ../shared/data/yt8m/video)")
+    batch = read_video_shards(files, features={"mean_audio": 128})
+    return batch.label_offsets.astype(np.int64), batch.label_values.astype(np.int64)
+
+
+def draw_labels(ptr: np.ndarray, idx: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` real label lists drawn with replacement: ``(label_ptr [n + 1], label_index)``."""
+    pick = rng.integers(0, len(ptr) - 1, n)
+    counts = ptr[pick + 1] - ptr[pick]
+    out_ptr = np.concatenate([[0], np.cumsum(counts)])
+    starts = np.repeat(ptr[pick] - out_ptr[:-1], counts) + np.arange(out_ptr[-1])
+    return out_ptr, idx[starts]
+
+
+def model_predictions(ptr: np.ndarray, lab: np.ndarray, freq: np.ndarray, skill: float,
+                      rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Compact multilabel predictions (``stats.predictions`` layout) of one simulated model.
+
+    Label logits ~ N(skill, 1.6); the candidate non-labels (drawn by class frequency, as a trained
+    model confuses frequent classes) ~ N(-2.2, 1.3). Each row keeps its top K entries, descending.
+    """
+    n, counts = len(ptr) - 1, np.diff(ptr)
+    lmax = int(counts.max(initial=0))
+    cls = np.full((n, lmax + CANDIDATES), -1, np.int64)
+    col = np.arange(lab.size) - np.repeat(ptr[:-1], counts)
+    cls[np.repeat(np.arange(n), counts), col] = lab
+    cls[:, lmax:] = rng.choice(CLASSES, size=(n, CANDIDATES), p=freq)
+    logit = np.where(np.arange(cls.shape[1]) < lmax, rng.normal(skill, 1.6, cls.shape), rng.normal(-2.2, 1.3, cls.shape))
+    logit[cls < 0] = -np.inf
+    # a class drawn twice in a row (a label, or a repeated candidate) keeps its first score only
+    order = np.argsort(cls, axis=1, kind="stable")
+    sorted_cls = np.take_along_axis(cls, order, 1)
+    dup = np.zeros(cls.shape, bool)
+    dup[:, 1:] = sorted_cls[:, 1:] == sorted_cls[:, :-1]
+    np.put_along_axis(logit, order, np.where(dup, -np.inf, np.take_along_axis(logit, order, 1)), 1)
+    score = (1 / (1 + np.exp(-logit))).astype(np.float32)
+    k = max(20, lmax, int((score >= 0.5).sum(1).max()))
+    top = np.argsort(-score, axis=1, kind="stable")[:, :k]
+    return {"ids": np.asarray([f"v{i:07d}" for i in range(n)]), "top_index": np.take_along_axis(cls, top, 1).astype(np.int32),
+            "top_score": np.take_along_axis(score, top, 1), "label_index": lab.astype(np.int32), "label_ptr": ptr,
+            "num_classes": np.int64(CLASSES)}
+
+
+def write_comparison(root: Path, n: int, models: int, seeds: int, real: tuple[np.ndarray, np.ndarray]) -> None:
+    """A comparison folder (``compare.json`` + one run folder per model and seed) on ``n`` test videos."""
+    import io
+
+    from modalfuse.stats.weighted import full_values, metric_functions
+    from modalfuse.training.runfolder import atomic_write
+
+    rng = np.random.default_rng(n)
+    ptr, lab = draw_labels(*real, n, rng)
+    train_ptr, train_lab = draw_labels(*real, min(n, 20000), rng)
+    freq = np.bincount(real[1], minlength=CLASSES) + 0.5
+    freq = freq / freq.sum()
+    runs, labels = [], [f"model{m}" for m in range(models)]
+    for m, label in enumerate(labels):
+        for s in range(seeds):
+            folder = root / "runs" / f"{label}-seed{s}"
+            folder.mkdir(parents=True)
+            test = model_predictions(ptr, lab, freq, 0.6 + 0.15 * m + rng.normal(0, 0.03), rng)
+            values = full_values(metric_functions("multilabel", test), n)
+            arrays = {"kind": np.asarray("multilabel"), **{f"test/{k}": v for k, v in test.items()},
+                      "train/label_index": train_lab.astype(np.int32), "train/label_ptr": train_ptr,
+                      "train/num_classes": np.int64(CLASSES)}
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **arrays)
+            atomic_write(folder / "predictions.npz", buf.getvalue())
+            (folder / "config.yaml").write_text(yaml.safe_dump({"data": {"name": "yt8m"}, "model": {"modalities": ["rgb"] if m == 0 else ["audio", "rgb"]},
+                                                                "train": {"seed": s, "select": "best"}, "eval": {"top_k": 20, "threshold": 0.5}}))
+            (folder / "data.json").write_text(json.dumps({"modalities": {}, "task": {"kind": "multilabel", "num_classes": CLASSES}}))
+            (folder / "metrics.json").write_text(json.dumps({"valid": values, "test": values}))
+            (folder / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "train_loss": 0.01 / e, "valid_gap": values["gap"]}) + "\n" for e in (1, 2)))
+            (folder / "run.json").write_text(json.dumps({"monitor": "gap", "train_seconds": 1.0}))
+            runs.append({"label": label, "seed": s, "folder": f"runs/{label}-seed{s}"})
+    (root / "compare.json").write_text(json.dumps({"name": f"report-scale-{n}", "description": "", "command": "bench/report_scale.py",
+                                                   "configs": [], "seeds": list(range(seeds)), "overrides": [], "labels": labels,
+                                                   "runs": runs}))
+
+
+CHILD = """
+import json, resource, sys, time
+t = time.perf_counter()
+from modalfuse.report.render import render_report
+render_report([sys.argv[1]], resamples=int(sys.argv[2]))
+u = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": time.perf_counter() - t, "cpu_seconds": u.ru_utime + u.ru_stime, "peak_rss_gb": u.ru_maxrss / 2**20}))
+"""
+
+
+def available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 2**20
+    return float("inf")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1380, 29183, 291830])
+    ap.add_argument("--models", type=int, default=4)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--resamples", type=int, default=2000)
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/yt8m/video")
+    ap.add_argument("--keep", type=Path, help="write the comparisons here (default: a temporary folder, removed)")
+    args = ap.parse_args()
+    real = real_label_lists(args.data)
+    print(f"label lists of {len(real[0]) - 1} real videos ({len(real[1]) / (len(real[0]) - 1):.2f} labels per video) "
+          f"from {args.data}; {os.cpu_count()} cores")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = args.keep or Path(tmp)
+        for n in args.sizes:
+            need = args.resamples * n * 8 / 2**30
+            if need > available_gb() / 2:
+                print(f"{n} videos: skipped, the bootstrap weights alone need {need:.1f} GB, {available_gb():.1f} GB available")
+                rows.append({"videos": n, "skipped": f"weights need {need:.1f} GB"})
+                continue
+            root = base / f"report-scale-{n}"
+            t = time.perf_counter()
+            write_comparison(root, n, args.models, args.seeds, real)
+            made = time.perf_counter() - t
+            load = os.getloadavg()[0]
+            out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(args.resamples)], capture_output=True,
+                                 text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+            if out.returncode:
+                sys.exit(f"report on {n} videos failed:\n{out.stderr[-3000:]}")
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            gaps = json.loads((root / "runs/model0-seed0/metrics.json").read_text())["test"]["gap"]
+            row = {"videos": n, "report_seconds": round(got["seconds"], 1), "cpu_seconds": round(got["cpu_seconds"], 1), "peak_rss_gb": round(got["peak_rss_gb"], 2),
+                   "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1), "setup_seconds": round(made, 1),
+                   "gap_model0_seed0": round(gaps, 4)}
+            rows.append(row)
+            print(f"{n:>8} videos: report {row['report_seconds']:>7.1f} s ({row['cpu_seconds']:.0f} CPU s), peak RSS {row['peak_rss_gb']:.2f} GB "
+                  f"(load {row['load_before']} -> {row['load_after']} on {os.cpu_count()} cores; runs made in {made:.0f} s)", flush=True)
+    done = [r for r in rows if "report_seconds" in r]
+    result: dict = {"models": args.models, "seeds": args.seeds, "resamples": args.resamples, "classes": CLASSES, "sizes": rows}
+    if len(done) >= 2:
+        a, b = done[-2], done[-1]
+        result["time_exponent"] = round(float(np.log(b["report_seconds"] / a["report_seconds"]) / np.log(b["videos"] / a["videos"])), 2)
+        print(f"time ~ videos^{result['time_exponent']} between {a['videos']} and {b['videos']} videos (1 = linear)")
+    if done:
+        last = done[-1]
+        result["projected_seconds_1_1M"] = round(last["report_seconds"] * FULL_VALIDATION / last["videos"])
+        result["projected_weights_gb_1_1M"] = round(args.resamples * FULL_VALIDATION * 8 / 2**30, 1)
+        print(f"projected for {FULL_VALIDATION:,} videos (linear from {last['videos']}): {result['projected_seconds_1_1M'] / 60:.0f} min; "
+              f"the [resamples, videos] float64 bootstrap weights alone would need {result['projected_weights_gb_1_1M']} GB")
+    at29k = [r for r in done if 20000 <= r["videos"] <= 40000]
+    if at29k:
+        r = at29k[0]
+        result["target_29k"] = {"seconds_le_60": r["report_seconds"] <= 60, "rss_le_2gb": r["peak_rss_gb"] <= 2}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Multilabel (YouTube-8M) evaluation in bounded memory: scores arrive batch by batch and only each
+video's top entries are kept, never the ``[N, C]`` score matrix.
+
+Per video the accumulator keeps two small lists:
+
+- the official top-``top_k`` (``argpartition``, exactly as ``metrics.yt8m`` selects them): class,
+  score and whether it is a label. GAP and per-class AP (mAP) need nothing else, with the count of
+  positive labels (all of them, also those outside any top-k) per class;
+- the compact arrays of ``predictions.npz`` (``stats.predictions.compact``): the top ``K`` entries,
+  ``K`` at least ``top_k``, the video's label count and its count of scores at or above the
+  threshold, so the report's resampled metrics stay exact.
+
+Hit@1, PERR and the F1 counts are exact sums over videos, added up per batch. Memory: about
+``(top_k + K) * 9`` bytes per video (about 0.4 KB at ``top_k = 20``, against 15 KB for a float32
+row of 3,862 scores), plus ``[C]`` counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from .yt8m import _top_k, gap_of_top, per_class_ap_of_top, perr
+
+PAD_INDEX = -1  # a padded entry of a row of the compact arrays: no class, score -inf
+
+
+class MultilabelAccumulator:
+    """The metrics and compact predictions of a multilabel split, from its batches.
+
+    Args:
+        num_classes: ``C``.
+        top_k: entries per video that GAP and mAP read.
+        threshold: the F1 decision threshold.
+        keep_compact: keep the rows ``arrays()`` returns (off for metrics alone: a baseline that
+            decides half the classes would keep half of them per video).
+    """
+
+    def __init__(self, num_classes: int, *, top_k: int = 20, threshold: float = 0.5, keep_compact: bool = True) -> None:
+        self.num_classes, self.top_k, self.threshold = num_classes, min(top_k, num_classes), threshold
+        self.keep_compact = keep_compact
+        self._official: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (idx, score, hit) [b, top_k]
+        self._compact: list[tuple[np.ndarray, np.ndarray]] = []  # (top_index, top_score) [b, K_b]
+        self._labels: list[tuple[np.ndarray, np.ndarray]] = []  # (label counts [b], label classes)
+        self._ids: list[str] = []
+        self.positives = np.zeros(num_classes)  # positive labels per class
+        self._tp, self._predicted = np.zeros(num_classes), np.zeros(num_classes)
+        self._hit1 = self._perr = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self._ids)
+
+    def update(self, scores: np.ndarray, labels: np.ndarray, ids: Iterable[Any]) -> None:
+        """Add one batch: probabilities ``[b, C]``, 0/1 labels ``[b, C]``, ``b`` ids."""
+        scores, positive = np.asarray(scores), np.asarray(labels) > 0.5
+        if scores.ndim != 2 or scores.shape != positive.shape or scores.shape[1] != self.num_classes:
+            raise ValueError(f"scores {scores.shape} and labels {positive.shape} must both be [b, {self.num_classes}]")
+        self._ids += [str(i) for i in ids]
+        if not len(scores):
+            return
+        idx = _top_k(scores, self.top_k)
+        self._official.append((idx.astype(np.int32), np.take_along_axis(scores, idx, 1).astype(np.float32),
+                               np.take_along_axis(positive, idx, 1)))
+        decided = scores >= self.threshold
+        self.positives += positive.sum(0)
+        self._tp += np.count_nonzero(decided & positive, axis=0)
+        self._predicted += np.count_nonzero(decided, axis=0)
+        self._hit1 += float(positive[np.arange(len(scores)), scores.argmax(1)].sum())
+        self._perr += perr(scores, positive) * len(scores)
+        rows, cols = np.nonzero(positive)
+        self._labels.append((np.bincount(rows, minlength=len(scores)), cols.astype(np.int32)))
+        if not self.keep_compact:
+            return
+        k = max(self.top_k, int(positive.sum(1).max()), int(decided.sum(1).max()))
+        self._compact.append(sorted_top(scores, min(k, self.num_classes)))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The compact arrays of ``predictions.npz`` (``stats.predictions``): ``ids``, ``top_index``,
+        ``top_score``, ``label_index``, ``label_ptr``, ``num_classes`` (``keep_compact`` only). Rows of batches that needed
+        fewer entries than the widest batch end in padding (class ``PAD_INDEX``, score -inf), which
+        no metric reads: they lie past the row's top-k, its label count and its decided scores."""
+        if not self.keep_compact:
+            raise ValueError("this accumulator was made with keep_compact=False")
+        k = max([b[0].shape[1] for b in self._compact], default=self.top_k)
+        index = np.full((self.count, k), PAD_INDEX, np.int32)
+        score = np.full((self.count, k), -np.inf, np.float32)
+        at = 0
+        for top, top_score in self._compact:
+            index[at : at + len(top), : top.shape[1]] = top
+            score[at : at + len(top), : top.shape[1]] = top_score
+            at += len(top)
+        counts = np.concatenate([c for c, _ in self._labels]) if self._labels else np.zeros(0, np.int64)
+        ptr = np.zeros(self.count + 1, np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        label_index = np.concatenate([c for _, c in self._labels]) if self._labels else np.zeros(0, np.int32)
+        return {"ids": np.asarray(self._ids, dtype=np.str_), "top_index": index, "top_score": score,
+                "label_index": label_index, "label_ptr": ptr, "num_classes": np.int64(self.num_classes)}
+
+    def metrics(self) -> dict[str, Any]:
+        """What ``metrics.yt8m.multilabel_metrics`` returns for the whole split, equal to it."""
+        n = self.count
+        if self._official:
+            idx, preds, hits = (np.concatenate(a) for a in zip(*self._official))
+        else:
+            idx = preds = hits = np.zeros((0, self.top_k))
+        aps = per_class_ap_of_top(preds, hits, idx, self.positives)
+        present = aps[~np.isnan(aps)]
+        fp, fn = self._predicted - self._tp, self.positives - self._tp
+        denom = 2 * self._tp + fp + fn
+        seen = denom > 0
+        return {
+            "gap": gap_of_top(preds, hits, idx, float(self.positives.sum())),
+            "map": float(present.mean()) if present.size else 0.0,
+            "per_class_ap": [None if np.isnan(a) else float(a) for a in aps],
+            "hit_at_1": self._hit1 / n if n else 0.0,
+            "perr": self._perr / n if n else 0.0,
+            "f1_micro": float(2 * self._tp.sum() / denom.sum()) if denom.sum() > 0 else 0.0,
+            "f1_macro": float((2 * self._tp[seen] / denom[seen]).mean()) if seen.any() else 0.0,
+        }
+
+    def retained_bytes(self) -> int:
+        """Bytes of the per-video arrays kept so far (what grows with the split)."""
+        blocks = [a for b in self._official for a in b] + [a for b in self._compact for a in b]
+        blocks += [a for b in self._labels for a in b]
+        return sum(a.nbytes for a in blocks) + self.positives.nbytes * 3
+
+
+def sorted_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` highest scores, descending: ``(int32 classes, float32 scores)`` ``[b, k]``
+    (the selection and order of ``stats.predictions.compact``)."""
+    n, c = scores.shape
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < c else np.tile(np.arange(c), (n, 1))
+    top_score = np.take_along_axis(scores, top, 1)
+    order = np.argsort(-top_score, axis=1, kind="stable")
+    return np.take_along_axis(top, order, 1).astype(np.int32), np.take_along_axis(top_score, order, 1).astype(np.float32)

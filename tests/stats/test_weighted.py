@@ -1,0 +1,64 @@
+"""The resampled GAP (one sparse pass per replicate) against the per-copy definition it replaced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from modalfuse.stats.difference import example_weights
+from modalfuse.stats.predictions import compact
+from modalfuse.stats.weighted import _ratio, is_label, metric_functions
+
+
+def _per_copy_gap(arrays, W, top_k=20):
+    """The previous implementation: every copy of every hit entry scored in a loop over copies."""
+    idx, score = arrays["top_index"].astype(np.int64), arrays["top_score"].astype(np.float64)
+    ptr, lab, c = arrays["label_ptr"], arrays["label_index"].astype(np.int64), int(arrays["num_classes"])
+    n, k = idx.shape
+    truth = np.zeros(n * c, bool)
+    truth[np.repeat(np.arange(n), np.diff(ptr)) * c + lab] = True
+    hit = truth[np.arange(n)[:, None] * c + idx]
+    kk = min(top_k, k)
+    order = np.argsort(-score[:, :kk].ravel(), kind="stable")
+    s_hit, s_video = hit[:, :kk].ravel()[order].astype(np.float64), np.repeat(np.arange(n), kk)[order]
+    w = W[:, s_video]
+    before_all = np.cumsum(w, 1) - w
+    before_hit = np.cumsum(w * s_hit, 1) - w * s_hit
+    total = np.zeros(W.shape[0])
+    for j in range(1, int(W.max(initial=0)) + 1):
+        on = (w >= j) * s_hit
+        total += (on * (before_hit + j) / np.maximum(before_all + j, 1)).sum(1)
+    return _ratio(total, W @ np.diff(ptr).astype(np.float64))
+
+
+@pytest.mark.parametrize("n,c", [(1, 5), (60, 30), (400, 120)])
+def test_gap_equals_the_per_copy_definition(n, c) -> None:
+    rng = np.random.default_rng(n)
+    scores = rng.random((n, c)).astype(np.float32)
+    scores[:, :4] = np.round(scores[:, :4], 1)  # ties across videos
+    labels = (rng.random((n, c)) < 0.05).astype(np.float32)
+    labels[0, 0] = 1
+    arrays = compact("multilabel", {"scores": scores, "labels": labels, "ids": range(n)})
+    W = np.vstack([example_weights(n, 30, rng), np.ones(n), np.zeros(n), rng.integers(0, 12, n)])
+    got = metric_functions("multilabel", arrays)["gap"](W)
+    want = _per_copy_gap(arrays, W)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    assert np.isnan(got[-2])  # no example drawn: no value
+    assert np.all(got[np.isfinite(got)] > 0)
+
+
+def test_gap_without_any_hit_in_the_lists_is_zero() -> None:
+    scores = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0]], np.float32)
+    labels = np.array([[0, 0, 1], [0, 0, 1]], np.float32)
+    arrays = compact("multilabel", {"scores": scores, "labels": labels, "ids": range(2)}, top_k=2)
+    assert metric_functions("multilabel", arrays, top_k=2)["gap"](np.ones((3, 2))).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_is_label_ignores_padding_and_matches_a_dense_table() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.random((50, 9)) < 0.3
+    rows, cols = np.nonzero(labels)
+    ptr = np.concatenate([[0], np.cumsum(labels.sum(1))])
+    index = rng.integers(-1, 9, (50, 6))
+    want = np.where(index >= 0, labels[np.arange(50)[:, None], np.maximum(index, 0)], False)
+    np.testing.assert_array_equal(is_label(index, ptr, cols, 9), want)
