@@ -167,7 +167,8 @@ def ablation(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.devic
     from .training.loop import predict_split, scalars, split_metrics
 
     def metrics(transform: Any) -> dict[str, float]:
-        pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device, transform=transform)
+        pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device, transform=transform,
+                             top_k=cfg.eval.top_k, threshold=cfg.eval.threshold)
         return scalars(split_metrics(data.task, pred, cfg))
 
     return {"full": metrics(None), "zeroed": {m: metrics(_zero(m)) for m in sorted(data.modalities)}}

@@ -52,6 +52,24 @@ class MultilabelAccumulator:
     def count(self) -> int:
         return len(self._ids)
 
+    @property
+    def ids(self) -> list[str]:
+        return self._ids
+
+    def merge(self, other: MultilabelAccumulator) -> None:
+        """Append ``other``'s videos (another rank's share of the split) after this one's."""
+        if (other.num_classes, other.top_k, other.threshold) != (self.num_classes, self.top_k, self.threshold):
+            raise ValueError("accumulators of different classes, top_k or threshold cannot be merged")
+        self._official += other._official
+        self._compact += other._compact
+        self._labels += other._labels
+        self._ids += other._ids
+        self.positives += other.positives
+        self._tp += other._tp
+        self._predicted += other._predicted
+        self._hit1 += other._hit1
+        self._perr += other._perr
+
     def update(self, scores: np.ndarray, labels: np.ndarray, ids: Iterable[Any]) -> None:
         """Add one batch: probabilities ``[b, C]``, 0/1 labels ``[b, C]``, ``b`` ids."""
         scores, positive = np.asarray(scores), np.asarray(labels) > 0.5

@@ -39,6 +39,8 @@ def compact(kind: str, pred: dict[str, Any], *, top_k: int = 20, threshold: floa
     Returns:
         ``{key: array}`` as described in the module docstring.
     """
+    if "accumulator" in pred:  # a multilabel split scored batch by batch (training.evaluation)
+        return pred["accumulator"].arrays()
     scores, labels = np.asarray(pred["scores"]), np.asarray(pred["labels"])
     out = {"ids": np.asarray([str(i) for i in pred["ids"]], dtype=np.str_)}
     if kind == "multiclass":

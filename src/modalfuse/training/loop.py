@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
 from ..robustness.augment import build_augment
 from ..stats.predictions import split_labels
-from . import distributed
+from . import distributed, evaluation
 from .loggers import Trackers
 from .runfolder import CONFIG, RunFolder, nonfinite_parameters, rng_state, set_rng_state
 
@@ -135,31 +135,30 @@ def autocast(device: torch.device, precision: str):
 @torch.no_grad()
 def predict_split(model: nn.Module, ds: Any, task: TaskSpec, *, batch_size: int, device: torch.device,
                   precision: str = "fp32", d: distributed.Dist = distributed.Dist(),
-                  num_workers: int = 0, transform: Any = None) -> dict[str, Any] | None:
-    """Scores, labels and ids of a whole split, gathered on rank 0 (``None`` on other ranks).
+                  num_workers: int = 0, transform: Any = None, top_k: int = 20,
+                  threshold: float = 0.5) -> dict[str, Any] | None:
+    """A whole split's predictions, gathered on rank 0 (``None`` on other ranks): scores, labels and
+    ids, or for a multilabel task each example's top entries only (``training.evaluation``;
+    ``top_k``/``threshold`` are ``eval.top_k``/``eval.threshold``).
 
     ``transform(features)`` may edit the inputs first (modality ablation zeroes one modality).
     """
     model.eval()
-    scores, labels, ids = [], [], []
+    kept = evaluation.collector(task.kind, task.num_classes, top_k=top_k, threshold=threshold)
     for batch in eval_batches(ds, batch_size, rank=d.rank, world_size=d.world_size, num_workers=num_workers):
         batch = move_batch(batch, device)
         feats = transform(batch["features"]) if transform else batch["features"]
         with autocast(device, precision):
             out = model(feats, batch["masks"])
-        logits = out["logits"].float()
-        scores.append(to_scores(task, logits).cpu().numpy())
-        labels.append(batch["label"].cpu().numpy())
-        ids += list(batch["ids"])
-    part = {"scores": scores, "labels": labels, "ids": ids}
-    parts = distributed.gather(d, part)
-    if parts is None:
-        return None
-    cat = lambda key: np.concatenate([a for p in parts for a in p[key]]) if any(p[key] for p in parts) else np.zeros((0,))
-    return {"scores": cat("scores"), "labels": cat("labels"), "ids": [i for p in parts for i in p["ids"]]}
+        kept.add(to_scores(task, out["logits"].float()).cpu().numpy(), batch["label"].cpu().numpy(), batch["ids"])
+    parts = distributed.gather(d, kept)
+    return None if parts is None else evaluation.merged(parts)
 
 
 def split_metrics(task: TaskSpec, pred: dict[str, Any], cfg: Config) -> dict[str, Any]:
+    streamed = evaluation.streamed_metrics(pred, cfg.eval.top_k, cfg.eval.threshold)
+    if streamed is not None:
+        return streamed
     return compute_metrics(task.kind, pred["scores"], pred["labels"], num_classes=task.num_classes,
                            threshold=cfg.eval.threshold, top_k=cfg.eval.top_k)
 
@@ -174,7 +173,8 @@ def final_predictions(model: nn.Module, data: DataBundle, cfg: Config, *, device
         if ds is None:
             continue
         pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device,
-                             precision=precision, d=d, num_workers=num_workers)
+                             precision=precision, d=d, num_workers=num_workers, top_k=cfg.eval.top_k,
+                             threshold=cfg.eval.threshold)
         if pred is not None:
             preds[split] = pred
     return preds
@@ -423,7 +423,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resu
 
             # --- validate ----------------------------------------------------------------------
             pred = predict_split(model, data.valid, task, batch_size=cfg.eval.batch_size, device=device,
-                                 precision=tc.precision, d=d, num_workers=tc.num_workers)
+                                 precision=tc.precision, d=d, num_workers=tc.num_workers, top_k=cfg.eval.top_k,
+                                 threshold=cfg.eval.threshold)
             valid = scalars(split_metrics(task, pred, cfg)) if pred is not None else {}
             valid = distributed.broadcast(d, valid)
             if monitor not in valid:

@@ -261,5 +261,6 @@ def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
         ds = data.split(split)
     except KeyError as e:
         raise UserError(f"{run_dir}: {e.args[0]}") from None
-    pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=torch.device("cpu"))
+    pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=torch.device("cpu"),
+                         top_k=cfg.eval.top_k, threshold=cfg.eval.threshold)
     return {k: v for k, v in split_metrics(data.task, pred, cfg).items() if not k.startswith("per_class")}
