@@ -89,7 +89,12 @@ def _add_predict(sub: Any) -> None:
 def _add_compare(sub: Any) -> None:
     p = sub.add_parser("compare", help="train a comparison under identical conditions and write a report")
     p.add_argument("configs", nargs="*", help="comparison preset(s) or config files (default: the bundled data)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per model (default: the preset's)")
+    p.add_argument("--seeds", default=None, metavar="N|auto",
+                   help="seeds per model (default: the preset's); auto: seeds in rounds (3, 5, 10, ...) until every "
+                        "primary comparison is decided, alpha split over the rounds (docs/statistics.md)")
+    p.add_argument("--max-seeds", type=int, default=10, metavar="N", help="with --seeds auto: the last round's seeds")
+    p.add_argument("--min-effect", type=float, default=None, metavar="D",
+                   help="with --seeds auto: a comparison is settled once it could detect a difference of D")
     p.add_argument("--out", default=None, help="comparison folder (default: runs/compare-<name>)")
     _add_set(p)
     _add_wait(p)
@@ -307,8 +312,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             raise UserError(f"--jobs {args.jobs!r}: expected a number of processes or 'auto'") from None
         if jobs < 1:
             raise UserError(f"--jobs {jobs}: expected at least 1")
-    compare(args.configs, seeds=args.seeds, out=args.out, overrides=args.overrides, jobs=jobs,
-            reference=args.reference, tune=args.tune, tune_storage=args.tune_storage, robustness=args.robustness)
+    if args.seeds == "auto":  # seeds in rounds: comparison/adaptive.py
+        from .comparison.adaptive import compare_auto
+
+        if args.tune or args.robustness:
+            raise UserError("--seeds auto: give --tune or --robustness with a fixed --seeds N instead")
+        compare_auto(args.configs, max_seeds=args.max_seeds, min_effect=args.min_effect, out=args.out,
+                     overrides=args.overrides, jobs=jobs, reference=args.reference)
+        return 0
+    if args.seeds is not None and not args.seeds.isdigit():
+        raise UserError(f"--seeds {args.seeds!r}: expected a number of seeds or 'auto'")
+    compare(args.configs, seeds=None if args.seeds is None else int(args.seeds), out=args.out,
+            overrides=args.overrides, jobs=jobs, reference=args.reference, tune=args.tune,
+            tune_storage=args.tune_storage, robustness=args.robustness)
     return 0
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..stats.verdicts import ALPHA, COLUMNS
 from .evidence import Paired
 
 
@@ -20,12 +19,20 @@ def summary_verdicts(p: Paired) -> dict[str, str]:
     return {c.model: c.reading for c in p.rows if c.metric == p.primary and c.reference == p.reference}
 
 
-def header_lines(p: Paired) -> list[str]:
-    """The lines at the top of the report that say which metric decides."""
+def header_lines(p: Paired, info: dict[str, Any] | None = None) -> list[str]:
+    """The lines at the top of the report that say which metric decides (and, after ``compare --seeds
+    auto``, how many seeds each model got and why the rounds stopped)."""
     m = sum(c.metric == p.primary for c in p.rows)
-    return [f"**Primary metric: `{p.primary}`** — its {m} comparisons are one Holm family and carry the "
-            f"verdicts; every other metric is secondary (Holm within that metric only, no correction across "
-            f"metrics). Reference: **{p.reference}** ({p.reference_how}).", ""]
+    md = [f"**Primary metric: `{p.primary}`** — its {m} comparisons are one Holm family and carry the "
+          f"verdicts (α = {p.alpha:.3g}); every other metric is secondary (Holm within that metric only, no "
+          f"correction across metrics). Reference: **{p.reference}** ({p.reference_how}).", ""]
+    auto = (info or {}).get("adaptive")
+    if auto:
+        md += [f"**Seeds in rounds** (`--seeds auto`): looks at {', '.join(map(str, auto['looks']))} seeds, each "
+               f"at α = {auto['alpha']:.3g} (Bonferroni over the planned looks); stopped after look "
+               f"{len(auto['history'])}: {auto['stopped']}. Seeds per model: "
+               + ", ".join(f"{k} {v}" for k, v in auto["seeds"].items()) + ".", ""]
+    return md
 
 
 def _seeds_needed(n: Any) -> str:
@@ -39,7 +46,7 @@ def section(p: Paired) -> list[str]:
           f"over seeds. 95 % interval and p-value: Student t with Welch–Satterthwaite degrees of freedom; the "
           f"variance is each model's between-seed variance over its seed count plus the paired test-set "
           f"variance from {p.resamples} resamples of the {p.examples} test examples (shared by all models; see "
-          f"docs/statistics.md). p-values Holm-adjusted within each metric; verdict at α = {ALPHA} on the "
+          f"docs/statistics.md). p-values Holm-adjusted within each metric; verdict at α = {p.alpha:.3g} on the "
           f"adjusted p-value, in the metric's direction. **MDE**: the difference this comparison would find "
           f"with 80 % power (at α / the family's size); **seeds needed**: seeds per model that would find the "
           f"observed difference with 80 % power (— : more seeds cannot, the test set is too small, or one seed). "

@@ -14,7 +14,7 @@ from ..errors import UserError
 from ..metrics import compute_metrics, direction
 from ..metrics.streaming import MultilabelAccumulator
 from ..stats import comparisons, metric_functions, model_scores
-from ..stats.verdicts import RESAMPLES, Comparison
+from ..stats.verdicts import ALPHA, RESAMPLES, Comparison
 from ..stats.predictions import compact, dense_labels
 from ..stats.weighted import NEUTRAL_BAND, band_classes, full_values
 from .runs import Run, by_label
@@ -57,6 +57,7 @@ class Paired:
     primary: str = ""
     reference_how: str = ""  # how the reference was chosen
     notes: list[str] = field(default_factory=list)
+    alpha: float = ALPHA  # the family-wise level of the verdicts (lower under --seeds auto: one share per look)
 
 
 def check_pairing(runs: list[Run]) -> None:
@@ -98,7 +99,7 @@ def reference_choice(runs: list[Run], labels: list[str], monitor: str) -> tuple[
 
 
 def paired(runs: list[Run], labels: list[str], split: str, monitor: str, reference: str | None = None, *,
-           primary: str | None = None, resamples: int = RESAMPLES, seed: int = 0) -> Paired | None:
+           primary: str | None = None, resamples: int = RESAMPLES, seed: int = 0, alpha: float = ALPHA) -> Paired | None:
     """Every model against the reference and adjacent pairs, on every metric with an interval
     (``None`` when some run has no ``predictions.npz``); ``primary`` (default ``monitor``) carries
     the verdicts, the other metrics are secondary."""
@@ -117,12 +118,13 @@ def paired(runs: list[Run], labels: list[str], split: str, monitor: str, referen
         notes.append(f"The declared primary metric `{primary}` has no interval for these runs; "
                      f"`{monitor if monitor in metrics else metrics[0]}` carries the verdicts instead.")
     primary = primary if primary in metrics else monitor if monitor in metrics else metrics[0]
-    rows = comparisons(model_scores(per_model, n, resamples=resamples, seed=seed), ref, metrics, primary, examples=n)
+    rows = comparisons(model_scores(per_model, n, resamples=resamples, seed=seed), ref, metrics, primary, examples=n,
+                       alpha=alpha)
     single = [lab for lab, g in groups.items() if len(g) == 1]
     if single:
         which = "" if len(single) == len(groups) else f" ({', '.join(single)})"
         notes.append(f"Models with one seed{which}: their intervals cover test-set sampling only, not training noise.")
-    return Paired(ref, metrics, rows, n, resamples, primary, how, notes)
+    return Paired(ref, metrics, rows, n, resamples, primary, how, notes, alpha)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -371,7 +371,8 @@ def _contents(runs: list[str], records: list[Run], info: dict[str, Any], referen
     if evidence.has_predictions(records, split):
         names += [k for k in evidence.run_values(records[0], split) if k not in names]
     monitor = monitor_of(records, split)
-    p = evidence.paired(records, labels, split, monitor, reference, primary=info.get("primary"), resamples=resamples)
+    p = evidence.paired(records, labels, split, monitor, reference, primary=info.get("primary"), resamples=resamples,
+                        **({"alpha": info["alpha"]} if "alpha" in info else {}))  # compare --seeds auto: per look
     verdicts = comparisons.summary_verdicts(p) if p else None
     one = len(runs) == 1 and ComparisonFolder.holds(runs[0])
     return _Contents(records, info, labels, split, names, monitor, {len(g) for g in by_label(records, labels).values()},
@@ -413,7 +414,7 @@ def _report_md(c: _Contents, figures: list[tuple[str, str]], folder: Path) -> li
     md = [f"# Comparison: {c.info.get('name', 'runs')}", ""]
     if c.info.get("description"):
         md += [c.info["description"], ""]
-    md += comparisons.header_lines(c.paired) if c.paired else []
+    md += comparisons.header_lines(c.paired, c.info) if c.paired else []
     md += ["Reproduce with:", "", "```", c.info["command"], "```", "", *_summary_md(c)]
     if c.warnings:
         md += ["## Warnings", "", *[f"- **Warning**: {w}" for w in c.warnings], ""]
