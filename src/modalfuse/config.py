@@ -41,6 +41,9 @@ class TrainConfig(Params):
     grad_clip: float | None = Field(1.0, gt=0, allow_inf_nan=False)
     loss: Literal["auto", "cross_entropy", "bce", "l1", "mse"] = "auto"
     label_smoothing: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
+    # Exponential moving average of the weights (training/ema.py): the decay per step, e.g. 0.999;
+    # the average is validated, kept as best.pt and evaluated. None: the raw weights.
+    ema: float | None = Field(None, gt=0, lt=1, allow_inf_nan=False)
     monitor: str | None = None  # validation metric for best checkpoint/early stopping; task default
     patience: int | None = Field(None, ge=1)  # epochs without improvement before stopping
     # The checkpoint kept as best.pt and evaluated: "best" by the validation monitor, or "last": the

@@ -29,6 +29,7 @@ from ..metrics import DEFAULT_MONITOR, compute_metrics, is_better
 from ..robustness.augment import build_augment
 from ..stats.predictions import split_labels
 from . import distributed, evaluation
+from .ema import build_ema, evaluated
 from .loggers import Trackers
 from .runfolder import CONFIG, RunFolder, nonfinite_parameters, rng_state, set_rng_state
 
@@ -249,6 +250,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resu
     scheduler = build_scheduler(optimizer, tc, steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16")
     augment = build_augment(tc.augment, data, device, tc.seed)  # train.augment: robustness corruptions, or None
+    ema = build_ema(model, tc.ema)  # train.ema: the weights' moving average, validated and kept as best
+    scored = evaluated(model, ema)
     state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
              "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0, "train_seconds": 0.0}
 
@@ -261,7 +264,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resu
         previous checkpoints stay as they were. Every rank holds the same weights, so every rank
         reaches the same verdict without a collective.
         """
-        weights = model.state_dict()
+        weights = scored.state_dict()
         bad = nonfinite_parameters(weights)
         if bad:
             last = run.checkpoint_path("last")
@@ -275,7 +278,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resu
                 run.save_checkpoint(which, {"model": weights, "config": cfg.to_dict(), "epoch": state["epoch"]})
                 return
             run.save_checkpoint(which, {
-                "model": weights, "optimizer": optimizer.state_dict(),
+                "model": model.state_dict(), **({"ema": ema.state_dict()} if ema is not None else {}),
+                "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "rng": rngs[0], "rng_ranks": rngs, "state": dict(state), "config": cfg.to_dict(),
             })
@@ -290,6 +294,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resu
     ck = distributed.broadcast(d, ck)
     if ck is not None:
         model.load_state_dict(ck["model"])
+        if ema is not None and "ema" in ck:
+            ema.load_state_dict(ck["ema"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         scaler.load_state_dict(ck["scaler"])
@@ -373,6 +379,8 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resu
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
+                if ema is not None:
+                    ema.update_parameters(model)
                 n = len(batch["ids"])
                 seen += n
                 state["step"] += 1
@@ -422,7 +430,7 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resu
             state["train_seconds"] += seconds
 
             # --- validate ----------------------------------------------------------------------
-            pred = predict_split(model, data.valid, task, batch_size=cfg.eval.batch_size, device=device,
+            pred = predict_split(scored, data.valid, task, batch_size=cfg.eval.batch_size, device=device,
                                  precision=tc.precision, d=d, num_workers=tc.num_workers, top_k=cfg.eval.top_k,
                                  threshold=cfg.eval.threshold)
             valid = scalars(split_metrics(task, pred, cfg)) if pred is not None else {}
