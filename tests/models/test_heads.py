@@ -76,3 +76,24 @@ def test_moe_multiclass_is_a_distribution_mixture() -> None:
     moe = MoEHead(10, 4, TaskSpec("multiclass", 4), num_mixtures=2)
     p = moe(torch.randn(3, 10))["logits"].exp()
     assert torch.allclose(p.sum(-1), torch.ones(3), atol=1e-5)
+
+
+def test_a_confident_minority_never_overturns_the_majority() -> None:
+    """The tie-break's worst case: three modalities vote class 0 barely (just over 1/3), two vote
+    class 1 with certainty. Summed probability favours class 1 (about 3 against 1), the vote class 0
+    (3 against 2); the tie-break may only order tied classes."""
+    weak = torch.tensor([0.34, 0.33, 0.33])
+    sure = torch.tensor([0.0, 1.0, 0.0])
+    probs = torch.stack([weak, weak, weak, sure, sure]).unsqueeze(0)  # [1, 5, 3]
+    scores, votes = majority_vote(probs)
+    assert votes.tolist() == [[3.0, 2.0, 0.0]]
+    assert scores.argmax(-1).item() == 0
+    # and over many sharp random votes (the near-uniform probabilities above hide a scale error)
+    torch.manual_seed(1)
+    for m in (2, 3, 5):
+        probs = (torch.randn(2000, m, 4) * 6).softmax(-1)
+        scores, votes = majority_vote(probs)
+        assert (votes.gather(1, scores.argmax(-1, keepdim=True)) == votes.max(-1, keepdim=True).values).all()
+    # the head itself: text and video barely say 0, audio says 1 with certainty
+    head = _vote_with_fixed_logits({"audio": [-20.0, 20.0, -20.0], "text": [0.1, 0.0, 0.0], "video": [0.1, 0.0, 0.0]})
+    assert head(torch.zeros(1, 3))["logits"].argmax(-1).item() == 0
