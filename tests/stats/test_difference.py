@@ -134,3 +134,26 @@ def test_compare_predictions_rejects_a_misaligned_seed_in_one_line() -> None:
     y = np.array([0, 1, 2, 1])
     with pytest.raises(UserError, match=r"predictions\['b'\]\[1\]: 3 predictions, expected 4"):
         compare_predictions({"a": [y], "b": [y, y[:3]]}, y, metric="accuracy")
+
+
+def test_the_compare_predictions_example_in_docs_api_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    cell = next(c for c in re.findall(r"^```python\n(.*?)^```", page, flags=re.S | re.M) if "compare_predictions" in c)
+    scope: dict = {}
+    exec(compile(cell, "docs/api.md compare_predictions", "exec"), scope)
+    (row,) = scope["rows"]
+    assert row["model"] == "fusion" and row["reference"] == "baseline" and row["verdict"] in ("better", "indistinguishable")
+    assert row["ci_low"] < row["delta"] < row["ci_high"] and "fusion vs baseline" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_second_opinion_adds_deepsig_almost_stochastic_order() -> None:
+    pytest.importorskip("deepsig")
+    rng = np.random.default_rng(9)
+    truth = rng.integers(0, 3, 300)
+    preds = {"ref": _classifier_seeds(rng, truth, 0.55, 3, 0.01), "good": _classifier_seeds(rng, truth, 0.85, 3, 0.01)}
+    (row,) = compare_predictions(preds, truth, metric="accuracy", second_opinion=True)
+    assert row["verdict"] == "better" and row["aso"] < 0.5  # both say: good is better than ref

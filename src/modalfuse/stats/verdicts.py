@@ -192,7 +192,8 @@ def _arrays(kind: str, pred: np.ndarray, labels: np.ndarray, where: str) -> dict
 
 
 def compare_predictions(predictions: dict[str, list[Any]], labels: Any, *, metric: str,
-                        reference: str | None = None, alpha: float = ALPHA, seed: int = 0) -> list[dict[str, Any]]:
+                        reference: str | None = None, alpha: float = ALPHA, seed: int = 0,
+                        second_opinion: bool = False) -> list[dict[str, Any]]:
     """The report's paired comparisons on a user's own predictions, no training.
 
     Args:
@@ -204,11 +205,13 @@ def compare_predictions(predictions: dict[str, list[Any]], labels: Any, *, metri
         reference: the model every other is compared with (default: the first in ``predictions``).
         alpha: the family-wise error rate (Holm over the comparisons).
         seed: seeds the example resamples.
+        second_opinion: add ``aso``, deepsig's almost-stochastic-order ``epsilon_min`` over the
+            per-seed scores (needs the ``[stats]`` extra; about 10 s per comparison).
 
     Returns:
         The ``comparisons.csv`` rows as dicts (``model, reference, metric, delta, ci_low, ci_high,
-        p_value, p_adjusted, verdict, mde`` and the other columns of ``COLUMNS``), plus ``aso``
-        (deepsig's almost-stochastic-order ``epsilon_min`` over the seeds) when deepsig is installed.
+        p_value, p_adjusted, verdict, mde`` and the other columns of ``COLUMNS``; ``aso`` with
+        ``second_opinion``).
     """
     from ..errors import UserError
 
@@ -230,21 +233,23 @@ def compare_predictions(predictions: dict[str, list[Any]], labels: Any, *, metri
                             f"known: {', '.join(per_model[name][0])}")
     models = model_scores(per_model, len(y), seed=seed)
     rows = [c.row() for c in family(models, reference, metric, role="primary", examples=len(y), alpha=alpha)]
-    aso = _aso_column(models, metric)
-    for r in rows:
-        if aso is not None:
+    if second_opinion:
+        aso = _aso_column(models, metric)
+        for r in rows:
             r["aso"] = aso(r["model"], r["reference"])
     return rows
 
 
 def _aso_column(models: dict[str, dict[str, Scores]], metric: str) -> Any:
-    """deepsig's almost stochastic order (Dror et al. 2019; del Barrio et al. 2018) as a second
-    opinion over per-seed scores, or ``None`` without deepsig: ``epsilon_min`` < 0.5 means the
-    model is stochastically better than the reference (in the metric's direction)."""
+    """deepsig's almost stochastic order (Dror et al. 2019; del Barrio et al. 2018) over per-seed
+    scores, as a second opinion: ``epsilon_min`` < 0.5 means the model is almost stochastically
+    better than the reference (in the metric's direction), 0 that it is stochastically better."""
+    from ..errors import UserError
+
     try:
         from deepsig import aso
     except ImportError:
-        return None
+        raise UserError("second_opinion: needs deepsig (pip install 'modalfuse[stats]')") from None
     sign = 1 if direction(metric) == "max" else -1
 
     def one(a: str, b: str) -> float:
