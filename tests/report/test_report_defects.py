@@ -114,17 +114,21 @@ def test_terminal_summary_fits_100_columns(tmp_path: Path) -> None:
             row[f"{k}_mean"], row[f"{k}_std"] = 0.5 + 0.01 * i, 0.0123
         row.update(parameters=123456 * (i + 1), train_seconds=12.3, inference_samples_per_s=45678.0,
                    flops_per_sample=2.5e6, peak_memory_mb=3.21, seeds=5, reference="text",
-                   verdict="indistinguishable" if i else "reference")
+                   verdict="indistinguishable (the seeds cannot support a verdict: 1.3 degrees of freedom)"
+                   if i else "reference")
         rows.append(row)
     path = tmp_path / "summary.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    (tmp_path / "comparisons.csv").write_text("model,reference,metric,role\naudio,text,acc3_band,primary\n")
     text = render.summary_table(path)
     assert max(len(line) for line in text.splitlines()) <= 100
     lines = text.splitlines()
     assert "vs text" in lines[0] and "acc2_has0" in lines[0]
+    assert "acc3_band" in lines[0]  # the primary metric, though it comes last in the file
+    assert "indistinguishable" in lines[3] and "degrees of freedom" not in text  # reasons: in report.md
     assert "not shown, to fit 100 columns" in text and "peak MiB" in text  # what is left out, and where it is
 
 

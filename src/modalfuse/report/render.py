@@ -192,18 +192,31 @@ def _aligned(texts: list[list[str]]) -> list[str]:
     return lines
 
 
+def _primary_metric(summary_csv: Path) -> str | None:
+    """The primary metric, from ``comparisons.csv`` beside ``summary.csv`` (its ``role`` column)."""
+    path = summary_csv.with_name("comparisons.csv")
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        return next((row["metric"] for row in csv.DictReader(f) if row.get("role") == "primary"), None)
+
+
 def summary_table(summary_csv: str | Path, width: int = TERMINAL_WIDTH) -> str:
     """The summary as aligned plain text (best per column marked ``*``), read from ``summary.csv``,
-    at most ``width`` columns wide: the model, the verdict and as many metric and efficiency columns
-    as fit, in the file's order; the note under it names the columns left out (all are in the file)."""
+    at most ``width`` columns wide: the model, the primary metric, the verdict (its first words; the
+    reasons are in ``report.md``) and as many other columns as fit, in the file's order; the note
+    under it names the columns left out (all are in the file)."""
     summary = _read_csv(Path(summary_csv))
     names = [k[: -len("_mean")] for k in summary[0] if k.endswith("_mean")]
     header, rows = table_cells(summary, names)
     texts = [header] + [[t + ("*" if best else "") for t, best in cells] for cells in rows]
-    for r in texts:  # a long model name is cut, never the table's width
-        r[0] = r[0] if len(r[0]) <= 28 else r[0][:27] + "…"
     verdict = [i for i, h in enumerate(header) if h.startswith("vs ")]
-    keep = [0, *verdict]
+    for r in texts[1:]:
+        r[0] = r[0] if len(r[0]) <= 28 else r[0][:27] + "…"  # a long model name is cut, never the table
+        for i in verdict:
+            r[i] = r[i].split(" (")[0]
+    primary = _primary_metric(Path(summary_csv))
+    keep = [0, *([header.index(primary)] if primary in header else []), *verdict]
     for i in range(1, len(header)):
         if i not in keep and max(len(line) for line in _aligned([[r[j] for j in sorted(keep + [i])] for r in texts])) <= width:
             keep.append(i)
@@ -211,7 +224,8 @@ def summary_table(summary_csv: str | Path, width: int = TERMINAL_WIDTH) -> str:
     lines = _aligned([[r[j] for j in keep] for r in texts])
     n = {int(row["seeds"]) for row in summary}
     how = "one seed" if n == {1} else "mean ± std over seeds"
-    notes = [f"(* best per column; metrics: {how})"]
+    notes = [f"(* best per column; metrics: {how}" + (f"; verdicts on {primary}, with their reasons in report.md)"
+                                                      if verdict and primary else ")")]
     left = [header[i] for i in range(len(header)) if i not in keep]
     if left:
         notes.append(f"(not shown, to fit {width} columns: {', '.join(left)}; every column: {Path(summary_csv)})")
