@@ -27,7 +27,7 @@ from ..listing import PRESET_DIR, compare_preset_names
 COMPARE_DIR = PRESET_DIR / "compare"
 # The comparison `modalfuse compare` runs without an argument: the one place that names it.
 DEFAULT_PRESET = "mosi-words"
-PRESET_KEYS = ("description", "seeds", "primary", "models", "overrides", "tune")
+PRESET_KEYS = ("description", "seeds", "primary", "models", "overrides", "tune", "claims")
 
 
 @dataclass
