@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import UserError
 
-LIST_KINDS = ("models", "fusions", "encoders", "heads", "datasets", "metrics", "presets")
+LIST_KINDS = ("models", "fusions", "encoders", "heads", "datasets", "metrics", "presets", "claims")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -122,6 +122,17 @@ def _add_report(sub: Any) -> None:
                    help="the model every other is compared with (default: the best unimodal model)")
 
 
+def _add_claims(sub: Any) -> None:
+    p = sub.add_parser("claims", help="check a paper's published claims against comparisons: a verdict per claim "
+                                      "(supported, contradicted, inconclusive, not comparable) -> claims.csv, claims.md")
+    p.add_argument("claims", metavar="CLAIMS", help="a claims file (YAML) or a shipped one (`modalfuse list claims`)")
+    p.add_argument("compare_dirs", nargs="+", metavar="COMPARE_DIR", help="comparison folders (compare --out)")
+    p.add_argument("--out", default=None, help="output folder (default: <first COMPARE_DIR>/claims-<claims name>)")
+    p.add_argument("--reference", default=None, metavar="MODEL",
+                   help="the report's reference, whose comparisons share the claims' Holm family (default: the best "
+                        "unimodal model)")
+
+
 def _add_robustness(sub: Any) -> None:
     p = sub.add_parser("robustness", help="robustness curves: the test split under graded corruptions of each "
                                           "modality and of all (noise, missing, shift, dropped steps, quantization)")
@@ -204,7 +215,7 @@ def _add_export(sub: Any) -> None:
 # One function per subcommand adds its parser, in the order `--help` lists them; a new command adds
 # its `_add_<name>` here and its `_cmd_<name>` to COMMANDS below.
 SUBCOMMAND_PARSERS = (
-    _add_train, _add_evaluate, _add_list, _add_predict, _add_compare, _add_report, _add_robustness,
+    _add_train, _add_evaluate, _add_list, _add_predict, _add_compare, _add_report, _add_claims, _add_robustness,
     _add_analyze, _add_inspect, _add_prepare, _add_init, _add_export,
 )
 
@@ -328,6 +339,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_claims(args: argparse.Namespace) -> int:
+    from .claims import run_claims, write_claims
+
+    rows, md = run_claims(args.claims, args.compare_dirs, reference=args.reference)
+    out = args.out or str(Path(args.compare_dirs[0]) / f"claims-{Path(args.claims).stem}")
+    print("\n".join(md))
+    print(write_claims(rows, md, out))
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import render_report
 
@@ -402,7 +423,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": _cmd_train, "evaluate": _cmd_evaluate, "list": _cmd_list, "predict": _cmd_predict,
-    "compare": _cmd_compare, "report": _cmd_report, "analyze": _cmd_analyze, "inspect": _cmd_inspect, "prepare": _cmd_prepare,
+    "compare": _cmd_compare, "report": _cmd_report, "claims": _cmd_claims, "analyze": _cmd_analyze, "inspect": _cmd_inspect, "prepare": _cmd_prepare,
     "export": _cmd_export, "robustness": _cmd_robustness, "init": _cmd_init,
 }
 

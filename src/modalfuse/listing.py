@@ -154,6 +154,10 @@ def list_entries(kind: str, task: str | None = None) -> list[str]:
     check_task(task)
     if kind == "models":
         return _model_lines(task)
+    if kind == "claims":  # the shipped claims files (`modalfuse claims NAME COMPARE_DIR`), with their paper
+        from .claims.schema import claims_names, load_claims
+
+        return [f"{n:<24} {load_claims(n).paper}" for n in claims_names()]
     if kind == "presets":
         train = [f"train    {p}" for p in preset_names() if fits(preset_task(p), task)]
         # a comparison preset is named after its data, as the training preset folders are

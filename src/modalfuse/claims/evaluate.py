@@ -23,7 +23,7 @@ from ..stats import bootstrap_models, comparisons, holm, metric_functions
 from ..stats.paired import ALPHA, DEFAULT_RESAMPLES, Replicates
 from . import estimate
 from .schema import UNIT_SCALE, Claim, ClaimsFile, MetricMap
-from .verdicts import Outcome, decide, decide_exact, tests
+from .verdicts import Outcome, claim_tests, decide, decide_exact
 
 EXACT = ("parameters",)  # run-level quantities without sampling noise: compared, not tested
 
@@ -50,7 +50,7 @@ class ClaimRow:
     unit: str = ""
     level: float | None = None  # the interval's level
     margin_by: str = ""
-    p_adjusted: str = ""  # the claim's Holm-adjusted p-values (tests in verdicts.tests order)
+    p_adjusted: str = ""  # the claim's Holm-adjusted p-values (tests in verdicts.claim_tests order)
     source: str = ""
 
 
@@ -213,7 +213,7 @@ def _decide_all(claims: ClaimsFile, pending: list[tuple[ClaimRow, Claim, str, _C
     for row, c, metric, check in pending:
         gain = _gain(c, claims, models, metric, UNIT_SCALE[claims.metrics[c.metric].unit])
         centre = (c.published or 0.0) if c.kind in ("value", "difference") else 0.0
-        ts = tests(c.kind, gain, centre=centre, margin=c.margin, tolerance=c.tolerance)
+        ts = claim_tests(c.kind, gain, centre=centre, margin=c.margin, tolerance=c.tolerance)
         at = None
         if not check.not_comparable:
             at = len(family.setdefault(metric, []))

@@ -35,7 +35,7 @@ def _cell(v: float | None, unit: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     if unit == "count":
-        return f"{v / 1e6:.1f}M"
+        return f"{v / 1e6:.1f}M" if abs(v) >= 1e6 else f"{v:,.0f}"
     return f"{v:.2f}" if unit == "percent" else f"{v:.4f}"
 
 
@@ -82,9 +82,9 @@ def write_claims(rows: list[ClaimRow], md: list[str], out: str | Path) -> Path:
 
 def report_section(compare_dir: Path | None, info: dict[str, Any], folder: Path, *,
                    reference: str | None = None) -> list[str]:
-    """The report's "Published claims" section for a comparison whose preset names claims files
-    (``claims:`` in ``configs/compare/*.yaml``); writes ``claims.csv`` into the report ``folder``.
-    Empty for loose run folders and presets without claims."""
+    """The report's "Published claims" section for a comparison folder whose preset names claims
+    files (``claims:`` in ``configs/compare/*.yaml``); writes ``claims.csv`` into the report
+    ``folder``. Empty for loose run folders (``compare_dir`` None) and presets without claims."""
     names = preset_claims(info.get("configs") or []) if compare_dir is not None else []
     if not names:
         return []

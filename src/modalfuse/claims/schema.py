@@ -15,9 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..config import load_yaml
 from ..errors import ConfigError, closest
-from ..listing import PRESET_DIR
 
-CLAIMS_DIR = PRESET_DIR / "claims"
+CLAIMS_DIR = Path(__file__).resolve().parent.parent / "configs" / "claims"  # shipped claims files
 KINDS = ("value", "difference", "ordering", "equivalence", "non-inferiority")
 UNIT_SCALE = {"percent": 100.0, "fraction": 1.0, "count": 1.0}  # claim unit per unit of the runs' metric
 
@@ -85,7 +84,7 @@ class Claim(_Strict):
                 "non-inferiority": ("a", "b", "margin", "margin_by")}[self.kind]
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
-            raise ValueError(f"a {self.kind} claim needs {', '.join(need)}; missing: {', '.join(missing)}")
+            raise ValueError(f"{'an' if self.kind[0] in 'aeiou' else 'a'} {self.kind} claim needs {', '.join(need)}; missing: {', '.join(missing)}")
         return self
 
     def models(self) -> list[str]:

@@ -46,7 +46,7 @@ def _p(x: float) -> str:
     return f"{x:.2g}" if x < 0.01 else f"{x:.3f}"
 
 
-def tests(kind: str, gain: Estimate, *, centre: float = 0.0, margin: float | None = None,
+def claim_tests(kind: str, gain: Estimate, *, centre: float = 0.0, margin: float | None = None,
           tolerance: float = 0.0) -> list[Test]:
     """The tests a claim makes (their p-values enter the report's Holm family).
 
@@ -76,7 +76,7 @@ def tests(kind: str, gain: Estimate, *, centre: float = 0.0, margin: float | Non
 
 def decide(kind: str, gain: Estimate, adjusted: list[float], *, centre: float = 0.0, margin: float | None = None,
            tolerance: float = 0.0, alpha: float = 0.05, names: tuple[str, str] = ("a", "b")) -> Outcome:
-    """The verdict from the Holm-adjusted p-values of ``tests(...)`` (same order); ``names``: the two
+    """The verdict from the Holm-adjusted p-values of ``claim_tests(...)`` (same order); ``names``: the two
     models, for the reason."""
     i95, i90 = gain.interval(1 - alpha), gain.interval(1 - 2 * alpha)
     adj = ", ".join(_p(p) for p in adjusted)

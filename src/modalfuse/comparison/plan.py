@@ -95,6 +95,12 @@ def _read_preset(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: 'models' must map labels to configs, e.g. {{text: mosi/text}}")
     if not isinstance(raw.get("overrides", []), list):
         raise ConfigError(f"{path}: 'overrides' must be a list of KEY=VALUE strings")
+    if not isinstance(raw.get("claims", []), list):
+        raise ConfigError(f"{path}: 'claims' must be a list of claims files, e.g. [attend-fusion]")
+    from ..claims.schema import load_claims
+
+    for name in raw.get("claims", []):
+        load_claims(str(name))  # a missing or invalid claims file fails here, before any training
     return raw
 
 

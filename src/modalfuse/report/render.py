@@ -461,7 +461,9 @@ def _write_files(c: _Contents, tmp: Path, folder: Path) -> None:
         (tmp / "baselines.csv").write_text(_csv_text(c.baselines))
     figures = plots.render_all(c.records, c.labels, c.split, c.monitor, c.names, tmp, paired=c.paired,
                                baselines=c.baselines)
-    md = "\n".join(_report_md(c, figures, folder))
+    from ..claims.output import report_section as claims_section  # here: modalfuse.claims reads report modules
+    claims = claims_section(c.tuning_dir, c.info, tmp, reference=c.paired.reference if c.paired else None)
+    md = "\n".join(_report_md(c, figures, folder) + claims)  # a comparison preset's `claims:` files, last
     (tmp / "report.md").write_text(md)
     title = f"Comparison: {c.info.get('name', 'runs')}"
     (tmp / html_report.HTML_FILE).write_text(html_report.report_html(md, c.records, [tmp, folder], title))
