@@ -77,9 +77,10 @@ def bundled_paths(task: str | None = None) -> list[str]:
 
 
 def preset_names() -> list[str]:
-    """Training presets (``modalfuse train NAME``); comparison presets live in ``configs/compare/``."""
+    """Training presets (``modalfuse train NAME``); comparison presets live in ``configs/compare/``, claims
+    files in ``configs/claims/``."""
     names = (str(p.relative_to(PRESET_DIR).with_suffix("")) for p in PRESET_DIR.rglob("*.yaml"))
-    return sorted(n for n in names if not n.startswith("compare/"))
+    return sorted(n for n in names if not n.startswith(("compare/", "claims/")))
 
 
 def compare_preset_names() -> list[str]:
