@@ -340,12 +340,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_claims(args: argparse.Namespace) -> int:
-    from .claims import run_claims, write_claims
+    from .claims import default_out, run_claims, write_claims
 
     rows, md = run_claims(args.claims, args.compare_dirs, reference=args.reference)
-    out = args.out or str(Path(args.compare_dirs[0]) / f"claims-{Path(args.claims).stem}")
     print("\n".join(md))
-    print(write_claims(rows, md, out))
+    print(write_claims(rows, md, args.out or default_out(args.claims, args.compare_dirs[0])))
     return 0
 
 

@@ -6,8 +6,8 @@ non-inferiority claims (a claims file, ``schema``) evaluated against a compariso
 from __future__ import annotations
 
 from .evaluate import ClaimRow, evaluate
-from .output import report_section, run_claims, write_claims
+from .output import default_out, report_section, run_claims, write_claims
 from .schema import ClaimsFile, claims_names, claims_path, load_claims
 
-__all__ = ["ClaimRow", "ClaimsFile", "claims_names", "claims_path", "evaluate", "load_claims", "report_section",
+__all__ = ["ClaimRow", "ClaimsFile", "claims_names", "claims_path", "default_out", "evaluate", "load_claims", "report_section",
            "run_claims", "write_claims"]

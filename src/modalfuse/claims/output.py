@@ -69,9 +69,14 @@ def run_claims(claims: str, compare_dirs: list[str], *, reference: str | None = 
     return rows, markdown(rows, cf.paper, claims)
 
 
+def default_out(claims: str, compare_dir: str) -> Path:
+    """Where ``modalfuse claims`` writes without ``--out``: ``<COMPARE_DIR>/claims-<claims file name>``."""
+    return Path(compare_dir) / f"claims-{Path(claims).stem}"
+
+
 def write_claims(rows: list[ClaimRow], md: list[str], out: str | Path) -> Path:
     """``claims.csv`` and ``claims.md`` in ``out`` (each written atomically)."""
-    from ..training.runfolder import atomic_write
+    from ..files import atomic_write
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
