@@ -6,16 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modalfuse.claims.estimate import BootstrapEstimate, difference, score
+from modalfuse.claims.estimate import StudentEstimate, difference, score
 from modalfuse.claims.verdicts import claim_tests, decide, decide_exact
-from modalfuse.stats import bootstrap_models, metric_functions
+from modalfuse.stats import metric_functions, model_scores
+from modalfuse.stats.difference import Difference
 
 
-def _normal(mean: float, sd: float, n: int = 4000, seed: int = 0) -> BootstrapEstimate:
-    return BootstrapEstimate(mean, np.random.default_rng(seed).normal(mean, sd, n))
+def _normal(mean: float, sd: float, df: float = float("inf")) -> StudentEstimate:
+    """An estimate with standard error ``sd`` (normal, or Student-t with ``df``)."""
+    return StudentEstimate(Difference(mean, sd, df, 0.0, sd**2, (3, 3), 2000))
 
 
-def _verdict(kind: str, est: BootstrapEstimate, **kw) -> str:
+def _verdict(kind: str, est: StudentEstimate, **kw) -> str:
     ts = claim_tests(kind, est, **kw)
     return decide(kind, est, [t.p_value for t in ts], **kw).verdict
 
@@ -60,7 +62,7 @@ def test_ordering_difference_and_value() -> None:
 
 
 def test_holm_adjustment_can_turn_a_verdict() -> None:
-    est = _normal(0.25, 0.12)  # p about 0.04 unadjusted
+    est = _normal(0.25, 0.12)  # p about 0.037 unadjusted
     p = claim_tests("ordering", est)[0].p_value
     assert p < 0.05
     assert decide("ordering", est, [min(1.0, 3 * p)]).verdict == "inconclusive"
@@ -81,7 +83,7 @@ def test_estimates_from_constructed_predictions() -> None:
             out.append(metric_functions("multiclass", {"scores": np.eye(k)[pred], "labels": labels}))
         return out
 
-    models = bootstrap_models({"a": seeds(0.8), "b": seeds(0.7)}, n, resamples=1000)
+    models = model_scores({"a": seeds(0.8), "b": seeds(0.7)}, n, resamples=1000)
     d = difference(models, "a", "b", "accuracy").scaled(100)
     assert 6 < d.value < 14
     lo, hi = d.interval(0.95)
@@ -89,5 +91,6 @@ def test_estimates_from_constructed_predictions() -> None:
     assert _verdict("ordering", d) == "supported"
     assert _verdict("equivalence", d, margin=1.0) == "contradicted"
     assert _verdict("equivalence", d, margin=30.0) == "supported"
+    assert d.scaled(-1).interval(0.9) == pytest.approx(tuple(-x for x in reversed(d.interval(0.9))))
     s = score(models, "a", "accuracy")
     assert s.interval(0.95)[0] < s.value < s.interval(0.95)[1]

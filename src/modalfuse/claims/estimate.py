@@ -1,27 +1,27 @@
 """The one place the claims ask the statistics layer for numbers: an estimate of a model's score or of
-a difference of two models, its interval at any level and its p-value against any null value.
+a difference of two models, its interval at any level, its p-value against any null value and the
+effect its test could find.
 
-Today this reads the replicates of ``modalfuse.stats.paired`` (the hierarchical paired bootstrap of
-the report, same draws): the interval at level ``L`` is the percentile interval of the replicates
-and the one-sided p-value of ``H0: theta <= null`` is ``(#{theta* <= null} + 1) / (B + 1)``, the
-inversion of that interval (as ``stats.paired.compare_pair`` does for ``null = 0``). Swapping the
-statistics procedure means changing ``score`` and ``difference`` here, nothing else.
+It is the report's procedure (``modalfuse.stats.difference``, docs/statistics.md): the seed-level
+Student-t difference with the paired test-set variance from the shared example resamples, on the
+same resamples the report draws. A single model's score is its difference from a constant 0 (no seed
+variance, no test-set variance on that side), so its interval holds the same two sources of noise.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from typing import Literal, Protocol
 
 import numpy as np
 
-from ..stats.paired import Replicates
+from ..stats.difference import Difference, Scores, difference as stats_difference
 
 Alternative = Literal["greater", "less", "two-sided"]
 
 
 class Estimate(Protocol):
-    """What the verdicts need of a quantity: its value, intervals and p-values."""
+    """What the verdicts need of a quantity."""
 
     value: float
 
@@ -29,44 +29,43 @@ class Estimate(Protocol):
 
     def p_value(self, null: float, alternative: Alternative) -> float: ...
 
+    def mde(self, alpha: float) -> float: ...
 
-@dataclass
-class BootstrapEstimate:
-    """A quantity and its bootstrap replicates ``draws`` ``[B]`` (non-finite replicates dropped)."""
 
-    value: float
-    draws: np.ndarray
+@dataclasses.dataclass(frozen=True)
+class StudentEstimate:
+    """A quantity with the stats layer's ``Difference`` behind it (estimate, standard error, df)."""
+
+    d: Difference
+
+    @property
+    def value(self) -> float:
+        return self.d.estimate
 
     def interval(self, level: float) -> tuple[float, float]:
-        if not len(self.draws):
-            return float("nan"), float("nan")
-        lo, hi = np.percentile(self.draws, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
-        return float(lo), float(hi)
+        return self.d.interval(level)
 
     def p_value(self, null: float, alternative: Alternative) -> float:
-        b = len(self.draws)
-        if not b:
-            return float("nan")
-        greater = (np.sum(self.draws <= null) + 1) / (b + 1)  # evidence for theta > null
-        less = (np.sum(self.draws >= null) + 1) / (b + 1)
-        p = {"greater": greater, "less": less, "two-sided": 2 * min(greater, less)}[alternative]
-        return float(min(1.0, p))
+        return self.d.p_value(null, alternative)
 
-    def scaled(self, factor: float) -> "BootstrapEstimate":
+    def mde(self, alpha: float) -> float:
+        return self.d.mde(alpha)
+
+    def scaled(self, factor: float) -> "StudentEstimate":
         """The same quantity times ``factor`` (a unit change, or -1 to turn "lower is better" around)."""
-        return BootstrapEstimate(self.value * factor, self.draws * factor)
+        d = self.d
+        return StudentEstimate(dataclasses.replace(d, estimate=d.estimate * factor, se=d.se * abs(factor),
+                                                   seed_variance=d.seed_variance * factor**2,
+                                                   example_variance=d.example_variance * factor**2))
 
 
-def _finite(x: np.ndarray) -> np.ndarray:
-    return x[np.isfinite(x)]
+def score(models: dict[str, dict[str, Scores]], a: str, metric: str) -> StudentEstimate:
+    """Model ``a``'s score on ``metric``: the mean over its seeds, against a constant 0."""
+    s = models[a][metric]
+    zero = Scores(np.zeros(1), np.zeros((s.replicates.shape[0], 1)))
+    return StudentEstimate(stats_difference(s, zero))
 
 
-def score(models: dict[str, Replicates], a: str, metric: str) -> BootstrapEstimate:
-    """Model ``a``'s score on ``metric``: the mean over its seeds, replicates over seeds and examples."""
-    return BootstrapEstimate(models[a].observed[metric], _finite(models[a].values[metric]))
-
-
-def difference(models: dict[str, Replicates], a: str, b: str, metric: str) -> BootstrapEstimate:
-    """``a - b`` on ``metric`` (paired: the same example draws for both)."""
-    return BootstrapEstimate(models[a].observed[metric] - models[b].observed[metric],
-                             _finite(models[a].values[metric] - models[b].values[metric]))
+def difference(models: dict[str, dict[str, Scores]], a: str, b: str, metric: str) -> StudentEstimate:
+    """``a - b`` on ``metric`` (paired: the same example resamples for both)."""
+    return StudentEstimate(stats_difference(models[a][metric], models[b][metric]))

@@ -19,8 +19,9 @@ import numpy as np
 from ..metrics import direction
 from ..report import evidence
 from ..report.runs import Run, by_label, collect, monitor_of, report_split
-from ..stats import bootstrap_models, comparisons, holm, metric_functions
-from ..stats.paired import ALPHA, DEFAULT_RESAMPLES, Replicates
+from ..stats import comparisons, holm, metric_functions, model_scores
+from ..stats.difference import Scores
+from ..stats.verdicts import ALPHA, RESAMPLES
 from . import estimate
 from .schema import UNIT_SCALE, Claim, ClaimsFile, MetricMap
 from .verdicts import Outcome, claim_tests, decide, decide_exact
@@ -126,8 +127,8 @@ def _exact(groups: dict[str, list[Run]], label: str, metric: str) -> float:
     raise ValueError(metric)
 
 
-def _gain(c: Claim, claims: ClaimsFile, models: dict[str, Replicates], run_metric: str, scale: float
-          ) -> estimate.BootstrapEstimate:
+def _gain(c: Claim, claims: ClaimsFile, models: dict[str, dict[str, Scores]], run_metric: str, scale: float
+          ) -> estimate.StudentEstimate:
     """A value claim's score, ``a - b`` for equivalence/difference, the gain of ``a`` otherwise (claim units)."""
     label = {m: claims.models[m].label for m in c.models()}
     if c.kind == "value":
@@ -155,7 +156,7 @@ def _fill(row: ClaimRow, out: Outcome, value: float, check: _Check, adjusted: li
 
 
 def evaluate(claims: ClaimsFile, compare_dir: str, *, reference: str | None = None,
-             resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[ClaimRow]:
+             resamples: int = RESAMPLES, seed: int = 0) -> list[ClaimRow]:
     """Every claim of ``claims`` against one comparison folder (or the report's run folders)."""
     runs, info, _ = collect([compare_dir])
     groups = by_label(runs, list(dict.fromkeys([*info.get("labels", []), *(r.label for r in runs)])))
@@ -179,15 +180,15 @@ def evaluate(claims: ClaimsFile, compare_dir: str, *, reference: str | None = No
         if metric in EXACT:
             value = _exact(groups, claims.models[c.model].label, metric) * UNIT_SCALE[claims.metrics[c.metric].unit]
             _fill(row, decide_exact(value, c.published, c.tolerance), value, check, None)
-        elif not models or metric not in next(iter(models.values())).values:
+        elif not models or metric not in next(iter(models.values())):
             row.verdict, row.reason = "not comparable", f"metric ({metric} has no interval: no per-example predictions for it)"
-    _decide_all(claims, [p for p in pending if p[2] not in EXACT and models and p[2] in next(iter(models.values())).values],
+    _decide_all(claims, [p for p in pending if p[2] not in EXACT and models and p[2] in next(iter(models.values()))],
                 models, runs, list(groups), split, reference)
     return rows
 
 
 def _bootstrap(runs: list[Run], groups: dict[str, list[Run]], split: str, needed: set[str], resamples: int,
-               seed: int) -> dict[str, Replicates]:
+               seed: int) -> dict[str, dict[str, Scores]]:
     """The report's bootstrap (same seed and draws), restricted to the metrics the claims read."""
     if not evidence.has_predictions(runs, split):
         return {}
@@ -200,11 +201,11 @@ def _bootstrap(runs: list[Run], groups: dict[str, list[Run]], split: str, needed
                                        threshold=float(e.get("threshold", 0.5)))
             fns.append({m: f for m, f in all_fns.items() if m in needed})
         per_model[lab] = fns
-    return bootstrap_models(per_model, len(runs[0].predictions[split]["ids"]), resamples=resamples, seed=seed)
+    return model_scores(per_model, len(runs[0].predictions[split]["ids"]), resamples=resamples, seed=seed)
 
 
 def _decide_all(claims: ClaimsFile, pending: list[tuple[ClaimRow, Claim, str, _Check]],
-                models: dict[str, Replicates], runs: list[Run], labels: list[str], split: str,
+                models: dict[str, dict[str, Scores]], runs: list[Run], labels: list[str], split: str,
                 reference: str | None) -> None:
     """Tests, the Holm family per metric (the report's comparisons plus the claims' tests), verdicts.
     A claim that is not comparable is not tested: its tests stay out of the family."""
@@ -215,28 +216,29 @@ def _decide_all(claims: ClaimsFile, pending: list[tuple[ClaimRow, Claim, str, _C
         centre = (c.published or 0.0) if c.kind in ("value", "difference") else 0.0
         ts = claim_tests(c.kind, gain, centre=centre, margin=c.margin, tolerance=c.tolerance)
         at = None
-        if not check.not_comparable:
+        if not check.not_comparable:  # one entry per claim: its tests' nulls are complementary (see verdicts)
             at = len(family.setdefault(metric, []))
-            family[metric] += [t.p_value for t in ts]
+            family[metric].append(min(t.p_value for t in ts))
         todo.append((row, c, gain, centre, ts, metric, check, at))
     adjusted = _holm_with_report(family, models, runs, labels, split, reference)
     for row, c, gain, centre, ts, metric, check, at in todo:
-        adj = [float(p) for p in adjusted[metric][at: at + len(ts)]] if at is not None else [t.p_value for t in ts]
+        raw = [t.p_value for t in ts]
+        adj = raw if at is None else [float(adjusted[metric][at]) if p == min(raw) else 1.0 for p in raw]
         names = (claims.models[c.a].label, claims.models[c.b].label) if c.kind != "value" else ("", "")
         out = decide(c.kind, gain, adj, centre=centre, margin=c.margin, tolerance=c.tolerance, alpha=ALPHA,
                      names=names)  # type: ignore[arg-type]
         _fill(row, out, gain.value, check, adj if at is not None else None)
 
 
-def _holm_with_report(family: dict[str, list[float]], models: dict[str, Replicates], runs: list[Run],
+def _holm_with_report(family: dict[str, list[float]], models: dict[str, dict[str, Scores]], runs: list[Run],
                       labels: list[str], split: str, reference: str | None) -> dict[str, np.ndarray]:
     """Per metric: the claims' p-values Holm-adjusted together with the report's comparisons of it."""
     if not family:
         return {}
-    ref = reference or evidence.default_reference(runs, labels, monitor_of(runs, split), split)
+    ref = reference or evidence.reference_choice(runs, labels, monitor_of(runs, split))[0]
     n = len(runs[0].predictions[split]["ids"])
     out = {}
     for metric, ps in family.items():
-        report_ps = [r.p_value for r in comparisons(models, ref, [metric], n)] if ref in models else []
+        report_ps = [r.p_value for r in comparisons(models, ref, [metric], metric, examples=n)] if ref in models else []
         out[metric] = holm([*ps, *report_ps])[: len(ps)]
     return out

@@ -17,6 +17,10 @@ turned so that positive means ``a`` is better (``-(a - b)`` for a metric where l
   ``inconclusive`` otherwise, naming the margin the interval would support.
 - ``non-inferiority`` (``a >= b - margin`` in the metric's direction): one-sided test of
   ``H0: gain <= -margin`` (``supported``) and of ``H0: gain >= -margin`` (``contradicted``).
+
+A claim enters the report's Holm family once, with the smaller p-value of its tests: the nulls of its
+two tests are complementary (the difference is within the margin, or it is not), so at most one of
+them is true and the claim's chance of a wrong verdict stays at most ``alpha``.
 """
 
 from __future__ import annotations
@@ -24,9 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .estimate import Estimate
-
-Z_95, Z_POWER_80 = 1.959964, 0.841621
-
 
 @dataclass
 class Test:
@@ -95,10 +96,10 @@ def decide(kind: str, gain: Estimate, adjusted: list[float], *, centre: float = 
             return Outcome("supported" if better else "contradicted",
                            f"{names[0]} is {'better' if better else 'worse'} than {names[1]}: 95 % interval of the gain [{lo:+.4g}, {hi:+.4g}] "
                            f"(p Holm {adj})", i95, 1 - alpha)
-        mde = (Z_95 + Z_POWER_80) * (hi - lo) / (2 * Z_95)
+        mde = gain.mde(alpha)
         return Outcome("inconclusive", f"the 95 % interval of the gain [{lo:+.4g}, {hi:+.4g}] "
                                        f"{'includes 0' if lo <= 0 <= hi else 'excludes 0 but not after Holm'} (p Holm {adj}); "
-                                       f"a true gain of about {mde:.3g} would be found with 80 % power at this spread",
+                                       f"a true gain of {mde:.3g} would be found with 80 % power (before Holm)",
                        i95, 1 - alpha)
     assert margin is not None
     lo, hi = i90
