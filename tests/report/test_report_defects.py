@@ -203,7 +203,7 @@ def test_forest_legend_explains_a_grey_interval_that_excludes_zero(tmp_path: Pat
     legend = figs[0].legends[0]
     texts = [t.get_text() for t in legend.get_texts()]
     grey = next(t for t in texts if t.startswith("indistinguishable"))
-    assert "Holm" in grey and "interval can still exclude 0" in grey
+    assert "Holm" in grey and "too few seeds" in grey and "interval can still exclude 0" in grey
 
 
 def test_efficiency_plot_has_no_leader_lines_and_distinct_markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

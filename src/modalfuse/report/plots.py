@@ -160,12 +160,13 @@ def plot_forest(p: Paired, folder: Path, max_metrics: int = 9) -> str:
         ax.axis("off")
     from matplotlib.lines import Line2D
 
-    meaning = {"better": "better (Holm-adjusted p < 0.05)", "worse": "worse (Holm-adjusted p < 0.05)",
-               "indistinguishable": "indistinguishable: Holm-adjusted p ≥ 0.05 (its unadjusted 95 % interval "
-                                    "can still exclude 0)"}
+    alpha = getattr(p, "alpha", 0.05)
+    meaning = {"better": f"better (Holm-adjusted p < {alpha:g})", "worse": f"worse (Holm-adjusted p < {alpha:g})",
+               "indistinguishable": f"indistinguishable: Holm-adjusted p ≥ {alpha:g}, or too few seeds for a verdict "
+                                    "(report.md says which); so a grey interval can still exclude 0"}
     handles = [Line2D([], [], marker="o", ls="", color=v, label=meaning[k]) for k, v in color.items()]
     fig.legend(handles=handles, loc="outside lower center", ncol=1 if cols < 3 else 3, fontsize=8,
-               title="colour = verdict after Holm's adjustment over the comparisons of each metric (α = 0.05)")
+               title="colour = verdict (the interval is per comparison, not adjusted for multiple comparisons)")
     fig.suptitle(f"Differences from {p.reference} with 95 % t intervals (seed + paired test-set variance; "
                  f"{p.examples} test examples)")
     return _save(fig, folder, "forest.png")
