@@ -133,6 +133,14 @@ def _add_claims(sub: Any) -> None:
                         "unimodal model)")
 
 
+def _add_ensemble(sub: Any) -> None:
+    p = sub.add_parser("ensemble", help="average finished runs' predicted probabilities into an ensemble run folder")
+    p.add_argument("runs", nargs="+", help="run folders, or one comparison folder (its finished runs)")
+    p.add_argument("--label", action="append", default=None, metavar="MODEL",
+                   help="with a comparison folder: only this model's runs (repeatable)")
+    p.add_argument("--out", default=None, help="the ensemble's run folder (default: ensemble-<time> beside the runs)")
+
+
 def _add_robustness(sub: Any) -> None:
     p = sub.add_parser("robustness", help="robustness curves: the test split under graded corruptions of each "
                                           "modality and of all (noise, missing, shift, dropped steps, quantization)")
@@ -216,7 +224,7 @@ def _add_export(sub: Any) -> None:
 # its `_add_<name>` here and its `_cmd_<name>` to COMMANDS below.
 SUBCOMMAND_PARSERS = (
     _add_train, _add_evaluate, _add_list, _add_predict, _add_compare, _add_report, _add_claims, _add_robustness,
-    _add_analyze, _add_inspect, _add_prepare, _add_init, _add_export,
+    _add_analyze, _add_inspect, _add_prepare, _add_init, _add_export, _add_ensemble,
 )
 
 
@@ -355,6 +363,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    from .ensemble import build_ensemble_run
+
+    build_ensemble_run(args.runs, out=args.out, labels=args.label)
+    return 0
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze_run
     from .training.runfolder import ANALYSIS, RunFolder
@@ -423,7 +438,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": _cmd_train, "evaluate": _cmd_evaluate, "list": _cmd_list, "predict": _cmd_predict,
     "compare": _cmd_compare, "report": _cmd_report, "claims": _cmd_claims, "analyze": _cmd_analyze, "inspect": _cmd_inspect, "prepare": _cmd_prepare,
-    "export": _cmd_export, "robustness": _cmd_robustness, "init": _cmd_init,
+    "export": _cmd_export, "robustness": _cmd_robustness, "init": _cmd_init, "ensemble": _cmd_ensemble,
 }
 
 

@@ -45,6 +45,7 @@ MODULES = (
     "modalfuse.models.heads",
     "modalfuse.models.classifier",
     "modalfuse.models.mult",
+    "modalfuse.models.ensemble",
     "modalfuse.metrics.classification",
     "modalfuse.metrics.sentiment",
     "modalfuse.metrics.yt8m",
