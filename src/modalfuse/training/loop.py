@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -215,6 +216,332 @@ class _StopFlag:
 
 
 # ---------------------------------------------------------------------------------------------
+# The loop's state and its named steps
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Fit:
+    """What the steps of one ``fit`` share: the parts built once at setup, and ``state``, the loop
+    state that ``last.pt`` saves and a resume restores."""
+
+    cfg: Config
+    data: DataBundle
+    run: RunFolder
+    d: distributed.Dist
+    device: torch.device
+    log: Any
+    model: nn.Module  # the weights the optimizer trains
+    net: nn.Module  # what a step calls: the model, DDP-wrapped and/or compiled
+    ema: Any  # train.ema: the weights' moving average (torch AveragedModel), or None
+    scored: nn.Module  # what validation, best.pt and the final evaluation see: the model or its average
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    augment: Any  # train.augment: robustness corruptions of training batches, or None
+    monitor: str
+    per_rank_batch: int
+    steps_per_epoch: int
+    state: dict[str, Any] = field(default_factory=lambda: {
+        "epoch": 0, "step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
+        "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0, "train_seconds": 0.0})
+
+
+def _setup(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, d: distributed.Dist,
+           device: torch.device, log: Any) -> _Fit:
+    """Seeds, the model on its device (wrapped for DDP / compiled), optimizer, schedule, scaler."""
+    tc = cfg.train
+    per_rank_batch = max(1, tc.batch_size // d.world_size)  # train.batch_size is the global batch
+    if tc.batch_size % d.world_size:
+        log(f"note: train.batch_size {tc.batch_size} is not a multiple of {d.world_size} processes; "
+            f"the global batch is {per_rank_batch * d.world_size}")
+    seed_everything(tc.seed + d.rank, tc.deterministic)
+    model.to(device)
+    net: nn.Module = model
+    if d.enabled:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if tc.compile:
+        net = torch.compile(net)
+    steps_per_epoch = num_train_batches(data.train, per_rank_batch, d.world_size) or 1
+    optimizer = build_optimizer(model, tc)
+    scheduler = build_scheduler(optimizer, tc, steps_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16")
+    augment = build_augment(tc.augment, data, device, tc.seed)
+    ema = build_ema(model, tc.ema)
+    return _Fit(cfg, data, run, d, device, log, model, net, ema, evaluated(model, ema), optimizer, scheduler, scaler,
+                augment, tc.monitor or DEFAULT_MONITOR[data.task.kind], per_rank_batch, steps_per_epoch)
+
+
+def _checkpoint(f: _Fit, which: str, *, resumable: bool = True) -> None:
+    """Called on every rank (each rank's RNG state is kept); only rank 0 writes.
+
+    ``last.pt`` is resumable (optimizer, schedule, RNG and loop state); ``best.pt`` keeps what
+    evaluation needs, the weights and the config (the optimizer moments would double its size).
+    Non-finite weights are never written: the step that made them stops the run (exit 3) and the
+    previous checkpoints stay as they were. Every rank holds the same weights, so every rank
+    reaches the same verdict without a collective.
+    """
+    weights = f.scored.state_dict()
+    bad = nonfinite_parameters(weights)
+    if bad:
+        raise TrainingStopped(f"non-finite weights ({len(bad)} tensors, e.g. '{bad[0]}') after epoch "
+                              f"{f.state['epoch']}, step {f.state['step']}: stopped; {_last_good(f, 'written')} "
+                              f"(try a lower train.learning_rate)", 3)
+    rngs = distributed.gather(f.d, rng_state()) if resumable else None
+    if not f.d.is_main:
+        return
+    if not resumable:
+        f.run.save_checkpoint(which, {"model": weights, "config": f.cfg.to_dict(), "epoch": f.state["epoch"]})
+        return
+    f.run.save_checkpoint(which, {
+        "model": f.model.state_dict(), **({"ema": f.ema.state_dict()} if f.ema is not None else {}),
+        "optimizer": f.optimizer.state_dict(), "scheduler": f.scheduler.state_dict(), "scaler": f.scaler.state_dict(),
+        "rng": rngs[0], "rng_ranks": rngs, "state": dict(f.state), "config": f.cfg.to_dict(),
+    })
+
+
+def _last_good(f: _Fit, written: str) -> str:
+    last = f.run.checkpoint_path("last")
+    return f"the last good checkpoint is {last}" if f.d.is_main and last.exists() else f"no checkpoint was {written}"
+
+
+def _resume(f: _Fit) -> None:
+    """Everything as it was when ``last.pt`` was written. Rank 0 reads the file (on CPU: RNG states
+    must stay CPU tensors) and hands it to the others, so only rank 0's node needs the run folder."""
+    ck = None
+    if f.d.is_main and f.run.checkpoint_path("last").exists():
+        ck = f.run.load_checkpoint("last", map_location="cpu",
+                                   need=("model", "optimizer", "scheduler", "scaler", "rng", "state", "config"))
+    ck = distributed.broadcast(f.d, ck)
+    if ck is not None:
+        f.model.load_state_dict(ck["model"])
+        if f.ema is not None and "ema" in ck:
+            f.ema.load_state_dict(ck["ema"])
+        f.optimizer.load_state_dict(ck["optimizer"])
+        f.scheduler.load_state_dict(ck["scheduler"])
+        f.scaler.load_state_dict(ck["scaler"])
+        same_world = len(ck.get("rng_ranks") or []) == f.d.world_size
+        set_rng_state(ck["rng_ranks"][f.d.rank] if same_world else ck["rng"])
+        f.state.update(ck["state"])
+        if not f.d.is_main:  # the saved partial-epoch loss is already summed over all ranks
+            f.state.update(loss_sum=0.0, loss_count=0)
+        f.log(f"resumed at epoch {f.state['epoch'] + 1}, step {f.state['step']}")
+    if f.d.is_main:
+        # Drop log lines of epochs the checkpoint does not cover: an epoch's line is appended before
+        # its checkpoint is written, so a run killed in between (or before its first checkpoint)
+        # logged an epoch it will train again.
+        f.run.truncate_history(f.state["epoch"])
+
+
+def _diverged(f: _Fit, epoch: int) -> TrainingStopped:
+    return TrainingStopped(f"non-finite loss on rank {f.d.rank} in epoch {epoch + 1} by step {f.state['step']}: "
+                           f"stopped; {_last_good(f, 'written yet')} (try a lower train.learning_rate)", 3)
+
+
+class _LossWindow:
+    """The training loss, summed on the device between sync points and read back (with the
+    non-finite check and, under torchrun, the stop flags) only every ``SYNC_EVERY`` steps, at log
+    lines and at the end of the epoch: a GPU never waits on the host inside a window."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss = torch.zeros((), dtype=torch.float64, device=device)
+        self.bad = torch.zeros((), dtype=torch.int64, device=device)
+        self.pending = 0  # samples summed since the last sync
+
+    def add(self, loss: Tensor, n: int) -> None:
+        self.loss += loss.double() * n
+        self.bad += (~torch.isfinite(loss)).to(torch.int64)
+        self.pending += n
+
+    def sync(self, f: _Fit, signalled: bool) -> tuple[bool, bool]:
+        """Move the sums into ``f.state``; returns (non-finite on any rank, stop requested on any)."""
+        # One small all-reduce carries both flags: every rank must agree to stop, or DDP would wait
+        # forever on the others.
+        bad, stopping = distributed.all_reduce_sum(f.d, [float(self.bad), 1.0 if signalled else 0.0])
+        if not bad:
+            f.state["loss_sum"] += float(self.loss)
+            f.state["loss_count"] += self.pending
+        self.loss.zero_()
+        self.bad.zero_()
+        self.pending = 0
+        return bool(bad), bool(stopping)
+
+
+def _step(f: _Fit, batch: dict[str, Any], epoch: int) -> tuple[Tensor, int]:
+    """One optimizer step on one batch; returns the loss (detached, on the device) and the batch size."""
+    tc = f.cfg.train
+    batch = move_batch(batch, f.device)
+    batch = f.augment(batch, epoch, f.state["step"]) if f.augment else batch
+    with autocast(f.device, tc.precision):
+        out = f.net(batch["features"], batch["masks"])
+        loss = model_loss(f.data.task, tc, out, batch["label"])
+    f.optimizer.zero_grad(set_to_none=True)
+    f.scaler.scale(loss).backward()
+    if tc.grad_clip:
+        f.scaler.unscale_(f.optimizer)
+        nn.utils.clip_grad_norm_(f.model.parameters(), tc.grad_clip)
+    f.scaler.step(f.optimizer)
+    f.scaler.update()
+    f.scheduler.step()
+    if f.ema is not None:
+        f.ema.update_parameters(f.model)
+    f.state["step"] += 1
+    return loss.detach(), len(batch["ids"])
+
+
+def _stop_on_signal(f: _Fit, epoch: int, signum: int | None, t0: float) -> TrainingStopped:
+    """Save a resumable ``last.pt`` mid-epoch and say how to continue."""
+    f.state["seconds"] += time.perf_counter() - t0
+    # the checkpoint holds the whole partial-epoch loss; resume gives it to rank 0
+    f.state["loss_sum"], f.state["loss_count"] = distributed.all_reduce_sum(
+        f.d, [f.state["loss_sum"], float(f.state["loss_count"])])
+    _checkpoint(f, "last")
+    name = signal.Signals(signum or signal.SIGTERM).name
+    return TrainingStopped(f"{name} received: checkpoint saved at epoch {epoch + 1}, step {f.state['step']}; "
+                           f"continue with: modalfuse train {f.run.file(CONFIG)} --resume {f.run.path}",
+                           128 + int(signum or signal.SIGTERM))
+
+
+def _train_epoch(f: _Fit, epoch: int, stop: _StopFlag, show_bar: bool, log_every: float | None) -> tuple[float, float, int]:
+    """One pass over the shuffled training batches (from ``state["step"]`` when resumed mid-epoch).
+
+    Returns:
+        ``(seconds, mean training loss over all ranks, samples seen on this rank)``.
+    """
+    tc, d = f.cfg.train, f.d
+    f.net.train()
+    t0 = last_log = time.perf_counter()
+    seen = 0
+    batches = train_batches(f.data.train, f.per_rank_batch, seed=tc.seed, epoch=epoch, rank=d.rank,
+                            world_size=d.world_size, start_step=f.state["step"], num_workers=tc.num_workers)
+    if isinstance(f.data.train, BatchStream):  # shards may differ in length: stop together
+        batches = distributed.lockstep(d, batches)
+    bar = None
+    if show_bar and d.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=f.steps_per_epoch, initial=f.state["step"], desc=f"epoch {epoch + 1}/{tc.epochs}",
+                   leave=False, dynamic_ncols=True)
+    window = _LossWindow(f.device)
+    for batch in batches:
+        loss, n = _step(f, batch, epoch)
+        seen += n
+        window.add(loss, n)
+        # Single process: a signal is a host-side flag, checked every step at no cost. Under
+        # torchrun ranks must agree, so they only look at the shared sync points.
+        signalled = stop.signum is not None
+        timed_log = log_every and time.perf_counter() - last_log >= log_every
+        if not (f.state["step"] % SYNC_EVERY == 0 or timed_log or (signalled and not d.enabled)):
+            if bar is not None:
+                bar.update(1)
+            continue
+        bad, stopping = window.sync(f, signalled)
+        if bad:
+            raise _diverged(f, epoch)
+        mean_loss = f.state["loss_sum"] / max(f.state["loss_count"], 1)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{mean_loss:.4f}")
+        elif timed_log:
+            last_log = time.perf_counter()
+            f.log(f"epoch {epoch + 1}/{tc.epochs}  step {f.state['step']}/{f.steps_per_epoch}  train_loss "
+                  f"{mean_loss:.4f}  {seen * d.world_size / max(last_log - t0, 1e-9):.0f} samples/s")
+        if stopping:
+            raise _stop_on_signal(f, epoch, stop.signum, t0)
+    # end of epoch: the last window's sums and the non-finite check, before anything is saved
+    bad, _ = window.sync(f, False)
+    if bad:
+        raise _diverged(f, epoch)
+    if bar is not None:
+        bar.close()
+    seconds = f.state["seconds"] + time.perf_counter() - t0
+    loss_sum, loss_count = distributed.all_reduce_sum(d, [f.state["loss_sum"], float(f.state["loss_count"])])
+    f.state["train_seconds"] += seconds
+    return seconds, loss_sum / max(loss_count, 1), seen
+
+
+def _validate(f: _Fit) -> dict[str, float]:
+    """The scored weights' scalar metrics on the validation split, the same on every rank."""
+    cfg = f.cfg
+    pred = predict_split(f.scored, f.data.valid, f.data.task, batch_size=cfg.eval.batch_size, device=f.device,
+                         precision=cfg.train.precision, d=f.d, num_workers=cfg.train.num_workers,
+                         top_k=cfg.eval.top_k, threshold=cfg.eval.threshold)
+    valid = scalars(split_metrics(f.data.task, pred, cfg)) if pred is not None else {}
+    valid = distributed.broadcast(f.d, valid)
+    if f.monitor not in valid:
+        raise UserError(f"config key 'train.monitor': '{f.monitor}' is not a validation metric of this task; "
+                        f"available: {', '.join(sorted(valid))}")
+    return valid
+
+
+def _select(f: _Fit, epoch: int, valid: dict[str, float]) -> bool:
+    """Whether this epoch becomes the best one (updating ``state``).
+
+    select=last: every epoch replaces best.pt, so the final epoch is the one kept. The first epoch is
+    kept even when its monitor is NaN, so best.pt exists; a NaN is never stored as the best value
+    (is_better: anything beats it), and run.json gets null.
+    """
+    value, state = valid[f.monitor], f.state
+    improved = (f.cfg.train.select == "last" or state["best_epoch"] is None
+                or is_better(f.monitor, value, state["best"]))
+    if improved:
+        state.update(best=value if math.isfinite(value) else None, best_epoch=epoch + 1, bad_epochs=0)
+    else:
+        state["bad_epochs"] += 1
+    return improved
+
+
+def _end_epoch(f: _Fit, epoch: int, valid: dict[str, float], improved: bool, trained: tuple[float, float, int],
+               track: Trackers, on_epoch: Any) -> None:
+    """Log the epoch's row (``metrics.jsonl``, trackers, ``on_epoch``), then write ``best.pt`` when it
+    improved and ``last.pt`` always."""
+    seconds, train_loss, seen = trained
+    row = {"epoch": epoch + 1, "train_loss": train_loss, **{f"valid_{k}": v for k, v in valid.items()},
+           "lr": f.optimizer.param_groups[0]["lr"], "seconds": seconds,
+           "samples_per_s": seen * f.d.world_size / max(seconds, 1e-9)}
+    f.state.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_count=0, seconds=0.0)
+    if f.d.is_main:
+        f.run.append_history(row)
+        track.epoch(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        f.log(f"epoch {epoch + 1}/{f.cfg.train.epochs}  train_loss {train_loss:.4f}  "
+              f"valid_{f.monitor} {valid[f.monitor]:.4f}{'  *' if improved else ''}  {seconds:.1f}s")
+    if improved:
+        _checkpoint(f, "best", resumable=False)
+    _checkpoint(f, "last")
+
+
+def _early_stop(f: _Fit) -> bool:
+    """train.patience epochs in a row without a better validation value."""
+    return bool(f.cfg.train.patience and f.state["bad_epochs"] >= f.cfg.train.patience)
+
+
+def _finish(f: _Fit, track: Trackers) -> dict[str, Any]:
+    """The best checkpoint on every split in ``eval.splits``: ``metrics.json``, ``predictions.npz``,
+    then the completion marker ``run.json``."""
+    # Rank 0 reads the weights and hands them over: other nodes need not see the run folder.
+    best = f.run.load_checkpoint("best")["model"] if f.d.is_main else None
+    f.model.load_state_dict(distributed.broadcast(f.d, best))
+    cfg, tc = f.cfg, f.cfg.train
+    preds = final_predictions(f.model, f.data, cfg, device=f.device, d=f.d, precision=tc.precision,
+                              num_workers=tc.num_workers)
+    results = {split: split_metrics(f.data.task, pred, cfg) for split, pred in preds.items()}
+    if f.d.is_main:
+        f.run.write_metrics(results)  # per_class* entries go to per_class.json
+        # per-example predictions, compact, so reports recompute metrics and intervals from files
+        save_final_predictions(f.run, f.data, cfg, preds)
+        # the completion marker comes last: a crash before it leaves a resumable run, never a
+        # half-finished one that some commands call finished
+        f.run.complete({
+            "best_epoch": f.state["best_epoch"], "epochs_run": f.state["epoch"], "monitor": f.monitor,
+            "best_valid": f.state["best"], "train_seconds": f.state["train_seconds"],
+            "world_size": f.d.world_size, "device": str(f.device),
+        })
+    track.finish(results, f.state["epoch"])
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
 # The loop
 # ---------------------------------------------------------------------------------------------
 
@@ -230,260 +557,27 @@ def fit(cfg: Config, data: DataBundle, model: nn.Module, run: RunFolder, *, resu
     Returns:
         ``{"valid": {...}, "test": {...}}``: the best checkpoint's metrics (on rank 0; ``{}`` elsewhere).
     """
-    tc, task = cfg.train, data.task
-    monitor = tc.monitor or DEFAULT_MONITOR[task.kind]
-    per_rank_batch = max(1, tc.batch_size // d.world_size)  # train.batch_size is the global batch
-    if tc.batch_size % d.world_size:
-        log(f"note: train.batch_size {tc.batch_size} is not a multiple of {d.world_size} processes; "
-            f"the global batch is {per_rank_batch * d.world_size}")
-
-    # --- setup: seeds, model on device, optimizer, schedule -------------------------------------
-    seed_everything(tc.seed + d.rank, tc.deterministic)
-    model.to(device)
-    net: nn.Module = model
-    if d.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if tc.compile:
-        net = torch.compile(net)
-    steps_per_epoch = num_train_batches(data.train, per_rank_batch, d.world_size) or 1
-    optimizer = build_optimizer(model, tc)
-    scheduler = build_scheduler(optimizer, tc, steps_per_epoch)
-    scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == "fp16")
-    augment = build_augment(tc.augment, data, device, tc.seed)  # train.augment: robustness corruptions, or None
-    ema = build_ema(model, tc.ema)  # train.ema: the weights' moving average, validated and kept as best
-    scored = evaluated(model, ema)
-    state = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "bad_epochs": 0,
-             "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0, "train_seconds": 0.0}
-
-    def checkpoint(which: str, *, resumable: bool = True) -> None:
-        """Called on every rank (each rank's RNG state is kept); only rank 0 writes.
-
-        ``last.pt`` is resumable (optimizer, schedule, RNG and loop state); ``best.pt`` keeps what
-        evaluation needs, the weights and the config (the optimizer moments would double its size).
-        Non-finite weights are never written: the step that made them stops the run (exit 3) and the
-        previous checkpoints stay as they were. Every rank holds the same weights, so every rank
-        reaches the same verdict without a collective.
-        """
-        weights = scored.state_dict()
-        bad = nonfinite_parameters(weights)
-        if bad:
-            last = run.checkpoint_path("last")
-            where = f"the last good checkpoint is {last}" if d.is_main and last.exists() else "no checkpoint was written"
-            raise TrainingStopped(f"non-finite weights ({len(bad)} tensors, e.g. '{bad[0]}') after epoch "
-                                  f"{state['epoch']}, step {state['step']}: stopped; {where} "
-                                  f"(try a lower train.learning_rate)", 3)
-        rngs = distributed.gather(d, rng_state()) if resumable else None
-        if d.is_main:
-            if not resumable:
-                run.save_checkpoint(which, {"model": weights, "config": cfg.to_dict(), "epoch": state["epoch"]})
-                return
-            run.save_checkpoint(which, {
-                "model": model.state_dict(), **({"ema": ema.state_dict()} if ema is not None else {}),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "rng": rngs[0], "rng_ranks": rngs, "state": dict(state), "config": cfg.to_dict(),
-            })
-
-    # --- resume: everything as it was when the last checkpoint was written -----------------------
-    # Rank 0 reads the file (on CPU: RNG states must stay CPU tensors) and hands it to the others,
-    # so only rank 0's node needs to see the run folder.
-    ck = None
-    if resume and d.is_main and run.checkpoint_path("last").exists():
-        ck = run.load_checkpoint("last", map_location="cpu",
-                                 need=("model", "optimizer", "scheduler", "scaler", "rng", "state", "config"))
-    ck = distributed.broadcast(d, ck)
-    if ck is not None:
-        model.load_state_dict(ck["model"])
-        if ema is not None and "ema" in ck:
-            ema.load_state_dict(ck["ema"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        scaler.load_state_dict(ck["scaler"])
-        same_world = len(ck.get("rng_ranks") or []) == d.world_size
-        set_rng_state(ck["rng_ranks"][d.rank] if same_world else ck["rng"])
-        state.update(ck["state"])
-        if not d.is_main:  # the saved partial-epoch loss is already summed over all ranks
-            state.update(loss_sum=0.0, loss_count=0)
-        log(f"resumed at epoch {state['epoch'] + 1}, step {state['step']}")
-        del ck
-    if resume and d.is_main:
-        # Drop log lines of epochs the checkpoint does not cover: an epoch's line is appended before
-        # its checkpoint is written, so a run killed in between (or before its first checkpoint)
-        # logged an epoch it will train again.
-        run.truncate_history(state["epoch"])
-
-    def diverged(epoch: int) -> TrainingStopped:
-        last = run.checkpoint_path("last")
-        where = f"the last good checkpoint is {last}" if d.is_main and last.exists() else "no checkpoint was written yet"
-        return TrainingStopped(f"non-finite loss on rank {d.rank} in epoch {epoch + 1} by step {state['step']}: "
-                               f"stopped; {where} (try a lower train.learning_rate)", 3)
-
+    tc = cfg.train
+    f = _setup(cfg, data, model, run, d, device, log)
+    if resume:
+        _resume(f)
     show_bar = tc.progress == "bar" or (tc.progress == "auto" and sys.stderr.isatty())
     # Without a bar, long epochs (minutes each for the paper-size YouTube-8M models on CPU) still
     # report where they are, once a minute.
     log_every = None if show_bar or tc.progress == "none" or not d.is_main else LOG_EVERY_SECONDS
     # Experiment trackers (train.loggers: TensorBoard, MLflow) get each epoch's row and the final
     # metrics; only rank 0 writes.
-    track = Trackers(tc.loggers if d.is_main else [], run.path, cfg.to_dict(), first_epoch=state["epoch"] + 1)
+    track = Trackers(tc.loggers if d.is_main else [], run.path, cfg.to_dict(), first_epoch=f.state["epoch"] + 1)
     with _StopFlag() as stop, track.closing():
         # a resumed run that had already stopped early (then crashed before its final files) does not train on
-        stopped_early = bool(tc.patience and state["bad_epochs"] >= tc.patience)
-        while state["epoch"] < tc.epochs and not stopped_early:
-            epoch = state["epoch"]
-            # --- train one epoch ---------------------------------------------------------------
-            net.train()
-            t0, seen = time.perf_counter(), 0
-            last_log = t0
-            batches = train_batches(data.train, per_rank_batch, seed=tc.seed, epoch=epoch, rank=d.rank,
-                                    world_size=d.world_size, start_step=state["step"], num_workers=tc.num_workers)
-            if isinstance(data.train, BatchStream):  # shards may differ in length: stop together
-                batches = distributed.lockstep(d, batches)
-            bar = None
-            if show_bar and d.is_main:
-                from tqdm import tqdm
-
-                bar = tqdm(total=steps_per_epoch, initial=state["step"], desc=f"epoch {epoch + 1}/{tc.epochs}",
-                           leave=False, dynamic_ncols=True)
-            # The loss stays on the device between sync points: summed there, and read back (with the
-            # non-finite check and, under torchrun, the stop flags) only every SYNC_EVERY steps, at
-            # log lines and at the end of the epoch. A GPU never waits on the host inside a window.
-            loss_acc = torch.zeros((), dtype=torch.float64, device=device)
-            bad_acc = torch.zeros((), dtype=torch.int64, device=device)
-            pending = 0  # samples summed into loss_acc since the last sync
-
-            def sync(signalled: bool) -> tuple[bool, bool]:
-                """Move the device sums into ``state``; returns (non-finite anywhere, stop requested)."""
-                nonlocal pending
-                # One small all-reduce carries both flags: every rank must agree to stop, or DDP would
-                # wait forever on the others.
-                bad, stopping = distributed.all_reduce_sum(d, [float(bad_acc), 1.0 if signalled else 0.0])
-                if not bad:
-                    state["loss_sum"] += float(loss_acc)
-                    state["loss_count"] += pending
-                loss_acc.zero_()
-                bad_acc.zero_()
-                pending = 0
-                return bool(bad), bool(stopping)
-
-            for batch in batches:
-                batch = move_batch(batch, device)
-                batch = augment(batch, epoch, state["step"]) if augment else batch
-                with autocast(device, tc.precision):
-                    out = net(batch["features"], batch["masks"])
-                    loss = model_loss(task, tc, out, batch["label"])
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if tc.grad_clip:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                if ema is not None:
-                    ema.update_parameters(model)
-                n = len(batch["ids"])
-                seen += n
-                state["step"] += 1
-                loss_det = loss.detach()
-                loss_acc += loss_det.double() * n
-                bad_acc += (~torch.isfinite(loss_det)).to(torch.int64)
-                pending += n
-                # Single process: a signal is a host-side flag, checked every step at no cost. Under
-                # torchrun ranks must agree, so they only look at the shared sync points.
-                signalled = stop.signum is not None
-                timed_log = log_every and time.perf_counter() - last_log >= log_every
-                at_sync = state["step"] % SYNC_EVERY == 0 or timed_log or (signalled and not d.enabled)
-                if not at_sync:
-                    if bar is not None:
-                        bar.update(1)
-                    continue
-                bad, stopping = sync(signalled)
-                if bad:
-                    raise diverged(epoch)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{state['loss_sum'] / max(state['loss_count'], 1):.4f}")
-                elif timed_log:
-                    last_log = time.perf_counter()
-                    log(f"epoch {epoch + 1}/{tc.epochs}  step {state['step']}/{steps_per_epoch}  "
-                        f"train_loss {state['loss_sum'] / max(state['loss_count'], 1):.4f}  "
-                        f"{seen * d.world_size / max(last_log - t0, 1e-9):.0f} samples/s")
-                if stopping:
-                    state["seconds"] += time.perf_counter() - t0
-                    # the checkpoint holds the whole partial-epoch loss; resume gives it to rank 0
-                    state["loss_sum"], state["loss_count"] = distributed.all_reduce_sum(
-                        d, [state["loss_sum"], float(state["loss_count"])])
-                    checkpoint("last")
-                    name = signal.Signals(stop.signum or signal.SIGTERM).name
-                    raise TrainingStopped(
-                        f"{name} received: checkpoint saved at epoch {epoch + 1}, step {state['step']}; "
-                        f"continue with: modalfuse train {run.file(CONFIG)} --resume {run.path}",
-                        128 + int(stop.signum or signal.SIGTERM))
-            # end of epoch: the last window's sums and the non-finite check, before anything is saved
-            bad, _ = sync(False)
-            if bad:
-                raise diverged(epoch)
-            if bar is not None:
-                bar.close()
-            seconds = state["seconds"] + time.perf_counter() - t0
-            loss_sum, loss_count = distributed.all_reduce_sum(d, [state["loss_sum"], float(state["loss_count"])])
-            state["train_seconds"] += seconds
-
-            # --- validate ----------------------------------------------------------------------
-            pred = predict_split(scored, data.valid, task, batch_size=cfg.eval.batch_size, device=device,
-                                 precision=tc.precision, d=d, num_workers=tc.num_workers, top_k=cfg.eval.top_k,
-                                 threshold=cfg.eval.threshold)
-            valid = scalars(split_metrics(task, pred, cfg)) if pred is not None else {}
-            valid = distributed.broadcast(d, valid)
-            if monitor not in valid:
-                raise UserError(f"config key 'train.monitor': '{monitor}' is not a validation metric of this task; "
-                                f"available: {', '.join(sorted(valid))}")
-
-            # --- log, checkpoint, early stopping -------------------------------------------------
-            # select=last: every epoch replaces best.pt, so the final epoch is the one kept.
-            # The first epoch is kept even when its monitor is NaN, so best.pt exists; a NaN is never
-            # stored as the best value (is_better: anything beats it), and run.json gets null.
-            improved = (tc.select == "last" or state["best_epoch"] is None
-                        or is_better(monitor, valid[monitor], state["best"]))
-            if improved:
-                finite = math.isfinite(valid[monitor])
-                state.update(best=valid[monitor] if finite else None, best_epoch=epoch + 1, bad_epochs=0)
-            else:
-                state["bad_epochs"] += 1
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / max(loss_count, 1),
-                   **{f"valid_{k}": v for k, v in valid.items()}, "lr": optimizer.param_groups[0]["lr"],
-                   "seconds": seconds, "samples_per_s": seen * d.world_size / max(seconds, 1e-9)}
-            state.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_count=0, seconds=0.0)
-            if d.is_main:
-                run.append_history(row)
-                track.epoch(row)
-                if on_epoch is not None:
-                    on_epoch(row)
-                log(f"epoch {epoch + 1}/{tc.epochs}  train_loss {row['train_loss']:.4f}  "
-                    f"valid_{monitor} {valid[monitor]:.4f}{'  *' if improved else ''}  {seconds:.1f}s")
-            if improved:
-                checkpoint("best", resumable=False)
-            checkpoint("last")
-            if tc.patience and state["bad_epochs"] >= tc.patience:
-                log(f"early stopping: no better valid_{monitor} for {tc.patience} epochs")
+        stopped_early = _early_stop(f)
+        while f.state["epoch"] < tc.epochs and not stopped_early:
+            epoch = f.state["epoch"]
+            trained = _train_epoch(f, epoch, stop, show_bar, log_every)  # --- train one epoch
+            valid = _validate(f)  # --- validate
+            improved = _select(f, epoch, valid)  # --- select the best epoch
+            _end_epoch(f, epoch, valid, improved, trained, track, on_epoch)  # --- log, checkpoint
+            if _early_stop(f):  # --- stop
+                log(f"early stopping: no better valid_{f.monitor} for {tc.patience} epochs")
                 break
-
-    # --- final: the best checkpoint on every reported split -------------------------------------
-    # Rank 0 reads the weights and hands them over: other nodes need not see the run folder.
-    best = run.load_checkpoint("best")["model"] if d.is_main else None
-    model.load_state_dict(distributed.broadcast(d, best))
-    preds = final_predictions(model, data, cfg, device=device, d=d, precision=tc.precision, num_workers=tc.num_workers)
-    results = {split: split_metrics(task, pred, cfg) for split, pred in preds.items()}
-    if d.is_main:
-        run.write_metrics(results)  # per_class* entries go to per_class.json
-        # per-example predictions, compact, so reports recompute metrics and intervals from files
-        save_final_predictions(run, data, cfg, preds)
-        # the completion marker comes last: a crash before it leaves a resumable run, never a
-        # half-finished one that some commands call finished
-        run.complete({
-            "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "monitor": monitor,
-            "best_valid": state["best"], "train_seconds": state["train_seconds"],
-            "world_size": d.world_size, "device": str(device),
-        })
-    track.finish(results, state["epoch"])
-    return results
+    return _finish(f, track)  # --- final: the best checkpoint on every reported split
