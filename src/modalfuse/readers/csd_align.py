@@ -225,6 +225,47 @@ def _work(task: tuple[str, dict[str, str], str, str]) -> tuple[str, dict[str, An
     return video, result
 
 
+def _shared_videos(sequences: dict[str, str], labels: str) -> tuple[list[str], int, dict[str, int], int]:
+    """``(videos in the labels and every sequence, sorted; how many videos are not in all; the
+    sequences' feature sizes; the labels' size)``. Every handle is closed again before workers fork.
+
+    Raises:
+        DataError: no video is shared by all files.
+    """
+    video_sets = []
+    dims = {}
+    for name, path in sequences.items():
+        with CsdFile(path) as seq:
+            video_sets.append(set(seq.videos()))
+            dims[name] = seq.dim
+    with CsdFile(labels) as lab:
+        label_videos = lab.videos()
+        label_dim = lab.dim
+    shared = set(label_videos).intersection(*video_sets)
+    every = set(label_videos).union(*video_sets)
+    if not shared:
+        raise DataError(
+            f"{labels}: no video is shared by the labels and every sequence "
+            f"({', '.join(f'{n}={p}' for n, p in sequences.items())})"
+        )
+    return sorted(shared), len(every - shared), dims, label_dim
+
+
+def _write_videos(writer: Any, results: Any, dims: dict[str, int], sequences: dict[str, str],
+                  counts: dict[str, int]) -> None:
+    """Add each aligned video to the packed file, checking its feature sizes, and count what was dropped."""
+    for video, result in results:
+        for name, (rows, _) in result["features"].items():
+            if rows.shape[1] != dims[name]:
+                raise DataError(
+                    f"{sequences[name]}: video '{video}': expected {dims[name]} features per row "
+                    f"(as in the file's first video), found {rows.shape[1]}"
+                )
+        writer.add(video, result)
+        counts["short_segment"] += result["short"]
+        counts["missing_modality"] += result["missing"]
+
+
 def align_csd(
     sequences: dict[str, str],
     labels: str,
@@ -262,27 +303,8 @@ def align_csd(
         raise UserError("--sequences: the name 'labels' is reserved for the label file")
     sequences = {name: str(p) for name, p in sequences.items()}
     labels = str(labels)
-
-    # Videos and sizes, then close every handle before workers fork.
-    video_sets = []
-    dims = {}
-    for name, path in sequences.items():
-        with CsdFile(path) as seq:
-            video_sets.append(set(seq.videos()))
-            dims[name] = seq.dim
-    with CsdFile(labels) as lab:
-        label_videos = lab.videos()
-        label_dim = lab.dim
-    shared = set(label_videos).intersection(*video_sets)
-    every = set(label_videos).union(*video_sets)
-    videos = sorted(shared)
-    if not videos:
-        raise DataError(
-            f"{labels}: no video is shared by the labels and every sequence "
-            f"({', '.join(f'{n}={p}' for n, p in sequences.items())})"
-        )
-
-    counts = {"short_segment": 0, "missing_modality": 0, "videos_not_shared": len(every - shared)}
+    videos, not_shared, dims, label_dim = _shared_videos(sequences, labels)
+    counts = {"short_segment": 0, "missing_modality": 0, "videos_not_shared": not_shared}
     tasks = [(v, sequences, labels, align_to) for v in videos]
     writer = PackedWriter(str(out), dims, label_dim)
     pool = None
@@ -293,17 +315,8 @@ def align_csd(
             results = pool.imap(_work, tasks, chunksize=1)
         else:
             results = map(_work, tasks)
-        bar = tqdm(results, total=len(tasks), unit="video", desc="aligning", disable=not progress)
-        for video, result in bar:
-            for name, (rows, _) in result["features"].items():
-                if rows.shape[1] != dims[name]:
-                    raise DataError(
-                        f"{sequences[name]}: video '{video}': expected {dims[name]} features per row "
-                        f"(as in the file's first video), found {rows.shape[1]}"
-                    )
-            writer.add(video, result)
-            counts["short_segment"] += result["short"]
-            counts["missing_modality"] += result["missing"]
+        _write_videos(writer, tqdm(results, total=len(tasks), unit="video", desc="aligning", disable=not progress),
+                      dims, sequences, counts)
         writer.close({
             "format": FORMAT,
             "version": VERSION,

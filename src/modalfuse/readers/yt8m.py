@@ -451,8 +451,29 @@ def parse_video_records(
                                   id_key=id_key, label_key=label_key)
             for i in np.flatnonzero(~ok)}
     mv = memoryview(data)
+    ids = _record_ids(mv, slots, ok, slow, n, where, id_key)
+    values, offsets = _record_labels(data, slots, ok, slow, n, ids, where, label_key)
+    if features is None:  # every float feature of the first record, with its size
+        if n == 0:
+            wanted: dict[str, int] = {}
+        elif 0 in slow:
+            wanted = {k: len(v) for k, (kind, v) in slow[0].features.items() if kind == "float"}
+        else:
+            wanted = {k: int(ln[0]) // 4 for k, (kind, st, ln, present) in slots.items()
+                      if present[0] and kind[0] == 0x12}
+    else:
+        wanted = dict(features)
+    arrays = {name: _float_feature(mv, slots, ok, slow, n, ids, where, name, size) for name, size in wanted.items()}
+    mv.release()
+    return VideoBatch([str(i) for i in ids], values, offsets, arrays, path if isinstance(path, str) else "")
 
-    # ids: the 2017 release calls the id "video_id"
+
+# parse_video_records' parts. ``slots``: each field's (wire kind, start, length, present) per record from
+# the fast walk; ``ok``: the records it read; ``slow``: the general parser's records; ``where(i)``: a file.
+
+def _record_ids(mv: memoryview, slots: dict[str, Any], ok: np.ndarray, slow: dict[int, Any], n: int, where: Any,
+                id_key: str) -> list[str]:
+    # the 2017 release calls the id "video_id"
     ids: list[str | None] = [None] * n
     for key in (("video_id", "id") if id_key == "auto" else (id_key,)):  # later key wins: "id" preferred
         if key in slots:
@@ -464,8 +485,12 @@ def parse_video_records(
     missing = [i for i in range(n) if ids[i] is None]
     if missing:
         raise DataError(f"{where(missing[0])}: record {missing[0]} has no '{'id' if id_key == 'auto' else id_key}' bytes feature")
+    return ids  # type: ignore[return-value]
 
-    # labels, CSR
+
+def _record_labels(data: Any, slots: dict[str, Any], ok: np.ndarray, slow: dict[int, Any], n: int, ids: list[str],
+                   where: Any, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """The labels as CSR: ``(values, offsets [N + 1])``."""
     counts = np.zeros(n, np.int64)
     values = np.zeros(0, np.int64)
     if label_key in slots:
@@ -477,8 +502,7 @@ def parse_video_records(
         values, cnt = _packed_varints(data, st[use], ln[use])
         if (cnt < 0).any():
             i = int(np.flatnonzero(use)[np.argmax(cnt < 0)])
-            raise DataError(f"{where(i)}: record id '{ids[i]}': '{label_key}' "
-                            "ends inside a varint")
+            raise DataError(f"{where(i)}: record id '{ids[i]}': '{label_key}' ends inside a varint")
         counts[use] = cnt
     if slow:  # splice the general parser's labels in, in record order
         per = [values[o : o + c] for o, c in zip(np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist(), counts.tolist())]
@@ -486,49 +510,38 @@ def parse_video_records(
             per[i] = rec.labels
             counts[i] = len(rec.labels)
         values = np.concatenate(per) if per else values
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return values, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
-    # float features
-    if features is None:
-        if n == 0:
-            wanted: dict[str, int] = {}
-        elif 0 in slow:
-            wanted = {k: len(v) for k, (kind, v) in slow[0].features.items() if kind == "float"}
-        else:
-            wanted = {k: int(ln[0]) // 4 for k, (kind, st, ln, present) in slots.items()
-                      if present[0] and kind[0] == 0x12}
+
+def _float_feature(mv: memoryview, slots: dict[str, Any], ok: np.ndarray, slow: dict[int, Any], n: int,
+                   ids: list[str], where: Any, name: str, size: int) -> np.ndarray:
+    """One float feature of every record, ``[N, size]`` float32."""
+    kind, st, ln, present = slots.get(name, (None, None, None, np.zeros(n, bool)))
+    lacking = np.flatnonzero(ok if kind is None else ok & ~(present & (kind == 0x12)))
+    if lacking.size:
+        i = int(lacking[0])
+        found = "absent" if kind is None or not present[i] else "not a float list"
+        raise DataError(f"{where(i)}: record id '{ids[i]}': feature '{name}' is {found} (expected {size} floats)")
+    wrong = np.flatnonzero(ok & (ln != 4 * size))
+    if wrong.size:
+        i = int(wrong[0])
+        raise DataError(f"{where(i)}: record id '{ids[i]}': feature '{name}' has {ln[i] // 4} values, expected {size}")
+    rows = np.flatnonzero(ok)
+    if rows.size == n:
+        buf = bytearray().join([mv[a : a + 4 * size] for a in st.tolist()]) if n else bytearray()
+        arr = np.frombuffer(buf, "<f4").reshape(n, size)
     else:
-        wanted = dict(features)
-    arrays: dict[str, np.ndarray] = {}
-    for name, size in wanted.items():
-        kind, st, ln, present = slots.get(name, (None, None, None, np.zeros(n, bool)))
-        lacking = np.flatnonzero(ok if kind is None else ok & ~(present & (kind == 0x12)))
-        if lacking.size:
-            i = int(lacking[0])
-            found = "absent" if kind is None or not present[i] else "not a float list"
-            raise DataError(f"{where(i)}: record id '{ids[i]}': feature '{name}' is {found} (expected {size} floats)")
-        wrong = np.flatnonzero(ok & (ln != 4 * size))
-        if wrong.size:
-            i = int(wrong[0])
-            raise DataError(f"{where(i)}: record id '{ids[i]}': feature '{name}' has {ln[i] // 4} values, expected {size}")
-        rows = np.flatnonzero(ok)
-        if rows.size == n:
-            buf = bytearray().join([mv[a : a + 4 * size] for a in st.tolist()]) if n else bytearray()
-            arr = np.frombuffer(buf, "<f4").reshape(n, size)
-        else:
-            arr = np.zeros((n, size), np.float32)
-            for i in rows.tolist():
-                arr[i] = np.frombuffer(mv[st[i] : st[i] + 4 * size], "<f4")
-        for i, rec in slow.items():
-            feat = rec.features.get(name)
-            if feat is None or feat[0] != "float":
-                raise DataError(f"{where(i)}: record id '{rec.id}': feature '{name}' is absent (expected {size} floats)")
-            if len(feat[1]) != size:
-                raise DataError(f"{where(i)}: record id '{rec.id}': feature '{name}' has {len(feat[1])} values, expected {size}")
-            arr[i] = feat[1]
-        arrays[name] = arr
-    mv.release()
-    return VideoBatch([str(i) for i in ids], values, offsets, arrays, path if isinstance(path, str) else "")
+        arr = np.zeros((n, size), np.float32)
+        for i in rows.tolist():
+            arr[i] = np.frombuffer(mv[st[i] : st[i] + 4 * size], "<f4")
+    for i, rec in slow.items():
+        feat = rec.features.get(name)
+        if feat is None or feat[0] != "float":
+            raise DataError(f"{where(i)}: record id '{rec.id}': feature '{name}' is absent (expected {size} floats)")
+        if len(feat[1]) != size:
+            raise DataError(f"{where(i)}: record id '{rec.id}': feature '{name}' has {len(feat[1])} values, expected {size}")
+        arr[i] = feat[1]
+    return arr
 
 
 def read_video_shards(

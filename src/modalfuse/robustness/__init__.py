@@ -52,7 +52,6 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
     Returns:
         The output folder.
     """
-    import shlex
     import time
 
     from ..errors import UserError
@@ -60,26 +59,10 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
     from ..report.runs import by_label, collect, monitor_of, report_split
     from ..training.runfolder import atomic_write, write_json
     from .evaluate import Plan, evaluate_runs
-    from .summary import (AUC_COLUMNS, POINT_COLUMNS, auc_rows, auto_resamples, bootstrap, choose_metrics, csv_text,
-                          curves_of, plot_curves, point_rows)
+    from .summary import auc_rows, auto_resamples, bootstrap, choose_metrics, curves_of, point_rows
 
     t_start = time.perf_counter()
-    if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads {threads}: expected at least 1")
-        import torch
-
-        torch.set_num_threads(threads)
-    if resamples is not None and resamples < 100:
-        raise UserError(f"--resamples {resamples}: expected at least 100 (percentile intervals need them)")
-    if batch_size < 1:
-        raise UserError(f"--batch-size {batch_size}: expected at least 1")
-    parsed = [parse_spec(c) for c in corruptions] if corruptions else None
-    seen: set[str] = set()
-    for c, _ in parsed or []:
-        if c.name in seen:
-            raise UserError(f"--corruption {c.name}: given twice; give each corruption once with all its levels")
-        seen.add(c.name)
+    parsed = _check_options(corruptions, resamples, batch_size, threads)
     runs, info, report_dir = collect(list(paths))
     labels = list(dict.fromkeys(r.label for r in runs))
     folder = Path(out) if out is not None else report_dir.parent / ROBUSTNESS_DIR
@@ -102,24 +85,10 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
     points, aucs = point_rows(reps, results, chosen), auc_rows(reps, results, chosen, reference)
     boot_seconds = time.perf_counter() - t_boot
 
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / "robustness.csv", csv_text(points, POINT_COLUMNS))
-    atomic_write(folder / "robustness_auc.csv", csv_text(aucs, AUC_COLUMNS))
-    plots = []
-    for c in dict.fromkeys(p["corruption"] for p in points):
-        for metric in chosen:
-            name = f"robustness-{c}.png" if len(chosen) == 1 else f"robustness-{c}-{metric}.png"
-            plot_curves(points, c, metric, folder / name)
-            plots.append(name)
-    command = shlex.join(["modalfuse", "robustness", *map(str, paths)] + (["--out", str(out)] if out else [])
-                         + sum((["--corruption", c] for c in corruptions or []), [])
-                         + sum((["--modality", m] for m in modalities or []), [])
-                         + sum((["--metric", m] for m in metrics or []), [])
-                         + (["--reference", reference] if reference else []) + (["--seed", str(seed)] if seed else [])
-                         + (["--resamples", str(resamples)] if resamples != auto_resamples(
-                             len(curves_of(results)) * (len(labels) - 1)) else [])
-                         + (["--batch-size", str(batch_size)] if batch_size != 1024 else [])
-                         + (["--threads", str(threads)] if threads is not None else []))
+    plots = _write_tables_and_plots(folder, points, aucs, chosen)
+    default_resamples = auto_resamples(len(curves_of(results)) * (len(labels) - 1))
+    command = _command(paths, out, corruptions, modalities, metrics, reference, seed,
+                       resamples if resamples != default_resamples else None, batch_size, threads)
     write_json(folder / "robustness.json", {
         "command": command, "models": labels, "reference": reference, "metrics": chosen,
         "seeds": {lab: sorted(r.seed for r in runs if r.label == lab) for lab in labels},
@@ -133,3 +102,63 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
     log(f"robustness: {folder} ({len(points)} points, {time.perf_counter() - t_start:.1f}s; "
         f"training took {sum(r.train_seconds for r in results):.1f}s)")
     return folder
+
+
+def _check_options(corruptions: list[str] | None, resamples: int | None, batch_size: int,
+                   threads: int | None) -> list[Any] | None:
+    """Refuse bad options before any run is read (one line each); set torch's threads; parse the
+    corruption specs (``None``: the defaults by data)."""
+    from ..errors import UserError
+
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads {threads}: expected at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
+    if resamples is not None and resamples < 100:
+        raise UserError(f"--resamples {resamples}: expected at least 100 (percentile intervals need them)")
+    if batch_size < 1:
+        raise UserError(f"--batch-size {batch_size}: expected at least 1")
+    parsed = [parse_spec(c) for c in corruptions] if corruptions else None
+    seen: set[str] = set()
+    for c, _ in parsed or []:
+        if c.name in seen:
+            raise UserError(f"--corruption {c.name}: given twice; give each corruption once with all its levels")
+        seen.add(c.name)
+    return parsed
+
+
+def _command(paths: list[str], out: str | Path | None, corruptions: list[str] | None, modalities: list[str] | None,
+             metrics: list[str] | None, reference: str | None, seed: int, resamples: int | None, batch_size: int,
+             threads: int | None) -> str:
+    """The command line that reproduces this robustness folder (options at their defaults left out)."""
+    import shlex
+
+    return shlex.join(["modalfuse", "robustness", *map(str, paths)] + (["--out", str(out)] if out else [])
+                      + sum((["--corruption", c] for c in corruptions or []), [])
+                      + sum((["--modality", m] for m in modalities or []), [])
+                      + sum((["--metric", m] for m in metrics or []), [])
+                      + (["--reference", reference] if reference else []) + (["--seed", str(seed)] if seed else [])
+                      + (["--resamples", str(resamples)] if resamples is not None else [])
+                      + (["--batch-size", str(batch_size)] if batch_size != 1024 else [])
+                      + (["--threads", str(threads)] if threads is not None else []))
+
+
+def _write_tables_and_plots(folder: Path, points: list[dict[str, Any]], aucs: list[dict[str, Any]],
+                            metrics: list[str]) -> list[str]:
+    """``robustness.csv``, ``robustness_auc.csv`` and one plot per corruption (and metric); returns
+    the plots' file names."""
+    from ..training.runfolder import atomic_write
+    from .summary import AUC_COLUMNS, POINT_COLUMNS, csv_text, plot_curves
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / "robustness.csv", csv_text(points, POINT_COLUMNS))
+    atomic_write(folder / "robustness_auc.csv", csv_text(aucs, AUC_COLUMNS))
+    plots = []
+    for c in dict.fromkeys(p["corruption"] for p in points):
+        for metric in metrics:
+            name = f"robustness-{c}.png" if len(metrics) == 1 else f"robustness-{c}-{metric}.png"
+            plot_curves(points, c, metric, folder / name)
+            plots.append(name)
+    return plots

@@ -107,8 +107,6 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
     """
     from .. import plugins
     from ..config import build_config
-    from ..datasets import build_data
-    from ..datasets.loader import eval_batches
     from ..training.runfolder import atomic_write_text
 
     if fmt not in FORMATS:
@@ -117,7 +115,25 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
         raise UserError(f"--top-k {top_k}: expected a positive number")
     plugins.load()
     run_dir = Path(run_dir)
-    if run_dir.suffix in (".onnx", ".pt2"):  # a model from `modalfuse export`: onnxruntime or torch.export
+    forward, modalities, task, raw, normalization = _load_scorer(run_dir)
+    cfg = build_config(raw)
+    k = 1 if task.kind == "regression" else min(top_k, task.num_classes)
+    rows = _predict_rows(run_dir, cfg, [str(p) for p in inputs], forward, modalities, task, normalization, k,
+                         batch_size)
+    text = _format(rows, task, fmt)
+    out = Path(out)
+    if out.parent and not out.parent.exists():
+        raise UserError(f"--out {out}: folder {out.parent} does not exist")
+    atomic_write_text(out, text)
+    return len(rows)
+
+
+def _load_scorer(run_dir: Path) -> tuple[Any, dict[str, ModalitySpec], TaskSpec, dict[str, Any], dict[str, Any] | None]:
+    """``(forward(features, masks) -> logits, modalities, task, raw config, normalization)`` of a run
+    folder or of a model from ``modalfuse export`` (onnxruntime or torch.export)."""
+    from .. import plugins
+
+    if run_dir.suffix in (".onnx", ".pt2"):
         from .export import load_exported
 
         scorer = load_exported(run_dir)
@@ -129,23 +145,31 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
         modalities = {m: ModalitySpec(int(v["dim"]), v.get("seq_len")) for m, v in scorer.meta["modalities"].items()}
         task = TaskSpec(t["kind"], int(t["num_classes"]), tuple(scorer.class_names) if scorer.class_names else None)
         forward = lambda feats, masks: torch.from_numpy(scorer(feats, masks))  # noqa: E731
-        normalization = scorer.meta.get("normalization")
-    else:
-        from ..training.runfolder import RunFolder
-        from .export import load_run_model
+        return forward, modalities, task, raw, scorer.meta.get("normalization")
+    from ..training.runfolder import RunFolder
+    from .export import load_run_model
 
-        if not run_dir.is_dir():
-            raise UserError(f"{run_dir}: predict reads a run folder or an exported .pt2/.onnx model")
-        model, modalities, task, raw = load_run_model(run_dir)
-        normalization = RunFolder(run_dir).read_normalization()
-        forward = lambda feats, masks: model(feats, masks)["logits"]  # noqa: E731
-    cfg = build_config(raw)
-    k = 1 if task.kind == "regression" else min(top_k, task.num_classes)
-    names = task.class_names
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: predict reads a run folder or an exported .pt2/.onnx model")
+    model, modalities, task, raw = load_run_model(run_dir)
+    forward = lambda feats, masks: model(feats, masks)["logits"]  # noqa: E731
+    return forward, modalities, task, raw, RunFolder(run_dir).read_normalization()
 
-    rows: list[tuple[str, np.ndarray, np.ndarray]] = []  # (id, class indices [k], scores [k])
+
+def _predict_rows(run_dir: Path, cfg: Any, inputs: list[str], forward: Any, modalities: dict[str, ModalitySpec],
+                  task: TaskSpec, normalization: dict[str, Any] | None, k: int,
+                  batch_size: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(id, class indices [k], scores [k])`` of every sample of every input, in input order.
+
+    Raises:
+        DataError: an id that occurs twice (its rows could not be told apart in the output).
+    """
+    from ..datasets import build_data
+    from ..datasets.loader import eval_batches
+
+    rows: list[tuple[str, np.ndarray, np.ndarray]] = []
     seen: dict[str, str] = {}  # id -> the input it came from
-    for where, section, splits in _input_sections(cfg.data, [str(p) for p in inputs]):
+    for where, section, splits in _input_sections(cfg.data, inputs):
         if cfg.data.get("normalize") and not normalization and section.get("normalize") is False:
             raise UserError(f"{run_dir}: the run z-scored its features but kept no statistics (trained by "
                             f"an older modalfuse); retrain it to predict on new files")
@@ -164,13 +188,18 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
                     s = _scores(task, forward(batch["features"], batch["masks"]))
                     val, idx = torch.topk(s, k, dim=-1) if task.kind != "regression" else (s, torch.zeros_like(s, dtype=torch.long))
                     for vid, i, v in zip(batch["ids"], idx.numpy(), val.numpy()):
-                        # the splits of one input are disjoint, so a repeat is a repeated record:
-                        # its rows could not be told apart in the output
+                        # the splits of one input are disjoint, so a repeat is a repeated record
                         if vid in seen:
                             raise DataError(f"--input {where}: id '{vid}' occurs more than once (in "
                                             f"{seen[vid]} and {where}); each sample needs its own id")
                         seen[vid] = where
                         rows.append((str(vid), i, v))
+    return rows
+
+
+def _format(rows: list[tuple[str, np.ndarray, np.ndarray]], task: TaskSpec, fmt: str) -> str:
+    """The output file's text: ``kaggle`` (the competition's submission format), ``csv`` or ``jsonl``."""
+    names = task.class_names
 
     def label(i: int) -> str:
         if task.kind == "regression":
@@ -193,8 +222,4 @@ def predict(run_dir: str | Path, inputs: list[str], out: str | Path, *, top_k: i
             preds = [{"class": None if task.kind == "regression" else int(i), "name": label(int(i)),
                       "score": round(float(v), 6)} for i, v in zip(idx, val)]
             buf.write(json.dumps({"id": vid, "predictions": preds}) + "\n")
-    out = Path(out)
-    if out.parent and not out.parent.exists():
-        raise UserError(f"--out {out}: folder {out.parent} does not exist")
-    atomic_write_text(out, buf.getvalue())
-    return len(rows)
+    return buf.getvalue()

@@ -139,20 +139,7 @@ def train(config: str | Path | dict[str, Any] | Config | None, *, overrides: lis
         cfg = _resume_config(folder, config, overrides)
         name = None
     else:
-        if config is None:
-            raise UserError("train: a config (YAML file or preset name) is needed unless --resume is given")
-        if isinstance(config, Config) and not overrides:
-            raw, name = None, "run"
-        elif isinstance(config, (dict, Config)):
-            raw, name = apply_overrides(config if isinstance(config, dict) else config.to_dict(), overrides), "run"
-        else:
-            path = resolve_config_path(config)
-            raw = load_yaml(path)
-            if "models" in raw and "data" not in raw:
-                raise UserError(f"{config}: this is a comparison preset (it lists models); run it with "
-                                f"`modalfuse compare {path.stem if path.parent.name == 'compare' else path}`")
-            raw, name = apply_overrides(raw, overrides), path.stem
-        cfg = config if raw is None else build_config(raw)
+        cfg, name = _new_config(config, overrides)
 
     d, device = distributed.setup(cfg.train.device)
     if cfg.train.threads:
@@ -166,40 +153,66 @@ def train(config: str | Path | dict[str, Any] | Config | None, *, overrides: lis
         seed_everything(cfg.train.seed, cfg.train.deterministic)
         model = build_model(cfg.model, data.modalities, data.task)
         if resume is None:
-            # Rank 0 picks the folder and every rank uses it; an error there must reach the other
-            # ranks too, or they would wait in the broadcast forever.
-            folder, error = None, None
-            if d.is_main:
-                try:
-                    folder = _new_folder(run_dir, out, f"{name}-{cfg.model['name']}")
-                except UserError as e:
-                    error = str(e)
-            folder, error = distributed.broadcast(d, (str(folder), error))
-            if error:
-                raise UserError(error)
-            folder = Path(folder)
+            folder = _pick_folder(d, run_dir, out, f"{name}-{cfg.model['name']}")
         run = RunFolder(folder)
         # Only rank 0 writes into the folder, so only rank 0 locks it.
         with run.lock() if d.is_main else nullcontext():
             if d.is_main:
-                if resume is not None:
-                    run.clean_stale_temporaries()
-                if resume is None or overrides:  # a resumed folder's config records the new settings
-                    run.write_config(cfg.to_dict())
-                run.write_data_info({
-                    "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in data.modalities.items()},
-                    "task": {"kind": data.task.kind, "num_classes": data.task.num_classes,
-                             "class_names": list(data.task.class_names) if data.task.class_names else None},
-                    "parameters": count_parameters(model), "info": data.info,
-                })
-                if resume is None:
-                    plugins.record_run(folder, cfg.to_dict())  # plugins.json: what evaluate/predict/... must import
+                _start_folder(run, cfg, data, model, resumed=resume is not None, overrides=overrides)
                 say(banner(cfg, device, d.world_size, folder, count_parameters(model)))
             fit(cfg, data, model, run, resume=resume is not None, d=d, device=device,
                 log=say if d.is_main else (lambda m: None), on_epoch=on_epoch)
     finally:
         distributed.teardown(d)
     return folder if d.is_main else None
+
+
+def _new_config(config: str | Path | dict[str, Any] | Config | None, overrides: list[str]) -> tuple[Config, str]:
+    """A new run's validated config and the name its folder starts with (the preset's, or "run")."""
+    if config is None:
+        raise UserError("train: a config (YAML file or preset name) is needed unless --resume is given")
+    if isinstance(config, Config) and not overrides:
+        return config, "run"  # validated once already (a comparison's plan)
+    if isinstance(config, (dict, Config)):
+        return build_config(apply_overrides(config if isinstance(config, dict) else config.to_dict(), overrides)), "run"
+    path = resolve_config_path(config)
+    raw = load_yaml(path)
+    if "models" in raw and "data" not in raw:
+        raise UserError(f"{config}: this is a comparison preset (it lists models); run it with "
+                        f"`modalfuse compare {path.stem if path.parent.name == 'compare' else path}`")
+    return build_config(apply_overrides(raw, overrides)), path.stem
+
+
+def _pick_folder(d: distributed.Dist, run_dir: str | Path | None, out: str | Path, name: str) -> Path:
+    """Rank 0 creates the new run folder and every rank uses it; an error there must reach the other
+    ranks too, or they would wait in the broadcast forever."""
+    folder, error = None, None
+    if d.is_main:
+        try:
+            folder = _new_folder(run_dir, out, name)
+        except UserError as e:
+            error = str(e)
+    folder, error = distributed.broadcast(d, (str(folder), error))
+    if error:
+        raise UserError(error)
+    return Path(folder)
+
+
+def _start_folder(run: RunFolder, cfg: Config, data: DataBundle, model: torch.nn.Module, *, resumed: bool,
+                  overrides: list[str]) -> None:
+    """What a run folder holds before the first epoch (rank 0, under the folder's lock)."""
+    if resumed:
+        run.clean_stale_temporaries()
+    if not resumed or overrides:  # a resumed folder's config records the new settings
+        run.write_config(cfg.to_dict())
+    run.write_data_info({
+        "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in data.modalities.items()},
+        "task": {"kind": data.task.kind, "num_classes": data.task.num_classes,
+                 "class_names": list(data.task.class_names) if data.task.class_names else None},
+        "parameters": count_parameters(model), "info": data.info,
+    })
+    if not resumed:
+        plugins.record_run(run.path, cfg.to_dict())  # plugins.json: what evaluate/predict/... must import
 
 
 def _new_folder(run_dir: str | Path | None, out: str | Path, name: str) -> Path:
