@@ -42,7 +42,7 @@ def test_shipped_claims_load() -> None:
 @pytest.mark.parametrize("preset,claims,dataset", [
     ("mosi", "sentiment-paper", "CMU-MOSI (utterance features)"),
     ("mosi-words", "sentiment-paper", "CMU-MOSI (word sequences)"),
-    ("yt8m-claims-2k", "attend-fusion", "YouTube-8M"),
+    ("yt8m-claims", "attend-fusion", "YouTube-8M"),
 ])
 def test_shipped_comparisons_match_a_dataset_and_name_their_claims(preset: str, claims: str, dataset: str) -> None:
     p = plan([preset], seeds=1)

@@ -1,11 +1,11 @@
 """Claims against a comparison: which dataset the runs are on, which model and metric each claim maps
-to, the bootstrap of the report (same draws), the tests in the report's Holm family, the verdicts.
+to, the report's resamples (same draws), the tests in the report's Holm family, the verdicts.
 
 The family of a metric is the report's paired comparisons of that metric (every model against the
-reference and adjacent pairs, ``stats.paired.comparisons``) together with every test the claims
-make on it: the claims' p-values are Holm-adjusted over all of them. The report's own comparison
-verdicts keep their adjustment over the comparisons alone (the claims only make the claims' own
-verdicts more conservative).
+reference and adjacent pairs, ``stats.comparisons``) together with one entry per claim tested on it:
+the claims' p-values are Holm-adjusted over all of them. The report's own comparison verdicts keep
+their adjustment over the comparisons alone (the claims only make the claims' own verdicts more
+conservative).
 """
 
 from __future__ import annotations
