@@ -51,8 +51,9 @@ class ClaimRow:
     unit: str = ""
     level: float | None = None  # the interval's level
     margin_by: str = ""
-    p_adjusted: str = ""  # the claim's Holm-adjusted p-values (tests in verdicts.claim_tests order)
+    p_adjusted: float | None = None  # the claim's Holm-adjusted p-value (its entry in the metric's family)
     source: str = ""
+    notes: str = ""  # what qualifies the verdict (nearest data, another metric definition or protocol)
 
 
 def _lookup(config: dict[str, Any], key: str) -> Any:
@@ -148,10 +149,13 @@ def _row(c: Claim, claims: ClaimsFile, comparison: str, dataset: str | None, mea
 
 def _fill(row: ClaimRow, out: Outcome, value: float, check: _Check, adjusted: list[float] | None) -> None:
     row.reproduced, (row.ci_low, row.ci_high), row.level = value, out.interval, out.level
-    row.p_adjusted = " ".join(f"{p:.4g}" for p in adjusted or [])
-    if check.not_comparable:  # a number that cannot be compared: shown, with the reason
-        row.verdict, row.reason = "not comparable", f"{check.not_comparable}; reproduced: {out.reason}"
+    row.p_adjusted = min(adjusted) if adjusted else None
+    if check.not_comparable:  # a number that cannot be compared: shown, untested, with the reason
+        lo, hi = out.interval
+        shown = f"{value:.4g}" + (f", {100 * out.level:.0f} % interval [{lo:.4g}, {hi:.4g}]" if lo != hi else "")
+        row.verdict, row.reason = "not comparable", f"{check.not_comparable}; reproduced {shown}"
     else:
+        row.notes = "; ".join(check.notes)
         row.verdict, row.reason = out.verdict, "; ".join([*check.notes, out.reason])
 
 

@@ -58,7 +58,11 @@ def markdown(rows: list[ClaimRow], paper: str, source: str) -> list[str]:
             md.append(f"| `{r.claim}` | {r.kind} | {r.models} | {r.metric} → `{r.measured_as or '—'}` | "
                       f"{_cell(r.published, r.unit) if r.unit == 'count' else _num(r.published) or '—'} | "
                       f"{_cell(r.reproduced, r.unit)}{interval} | {margin} | **{r.verdict}** |")
-        md += ["", *[f"- `{r.claim}` ({r.source}): {r.reason}." for r in these], ""]
+        notes = list(dict.fromkeys(r.notes for r in these if r.notes))
+        if len(notes) == 1:  # the same qualification for every tested claim: said once
+            md += ["", f"Every tested claim: {notes[0]}."]
+        md += ["", *[f"- `{r.claim}` ({r.source}): "
+                     f"{r.reason.removeprefix(r.notes + '; ') if len(notes) == 1 and r.notes else r.reason}." for r in these], ""]
     return md
 
 

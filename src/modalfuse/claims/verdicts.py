@@ -80,7 +80,7 @@ def decide(kind: str, gain: Estimate, adjusted: list[float], *, centre: float = 
     """The verdict from the Holm-adjusted p-values of ``claim_tests(...)`` (same order); ``names``: the two
     models, for the reason."""
     i95, i90 = gain.interval(1 - alpha), gain.interval(1 - 2 * alpha)
-    adj = ", ".join(_p(p) for p in adjusted)
+    adj = _p(min(adjusted))  # the claim's entry in the family (the smaller of its tests)
     if kind == "value":
         lo, hi = i95
         where = f"published {centre:g}" + (f" ± {tolerance:g}" if tolerance else "")
@@ -104,7 +104,8 @@ def decide(kind: str, gain: Estimate, adjusted: list[float], *, centre: float = 
     assert margin is not None
     lo, hi = i90
     if kind in ("equivalence", "difference"):
-        what = f"(c - m, c + m) = ({centre - margin:+.4g}, {centre + margin:+.4g})"
+        what = (f"({centre - margin:+.4g}, {centre + margin:+.4g})"
+                + (f" (published {centre:+g} ± margin {margin:g})" if centre else f" (± margin {margin:g})"))
         if adjusted[0] < alpha:
             return Outcome("supported", f"TOST: the 90 % interval [{lo:+.4g}, {hi:+.4g}] lies inside {what} "
                                         f"(p Holm {adj})", i90, 1 - 2 * alpha)
