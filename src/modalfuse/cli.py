@@ -112,6 +112,27 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--robustness", action="store_true",
                    help="after training, draw robustness curves (`modalfuse robustness` with its defaults) into "
                         "<comparison>/robustness; the report includes them")
+    _add_launcher(p)
+
+
+def _add_launcher(p: argparse.ArgumentParser) -> None:
+    """compare's launcher flags (comparison.slurm.SlurmOptions validates them; docs/cluster.md)."""
+    g = p.add_argument_group("cluster", "train the runs as Slurm job-array tasks (the [slurm] extra; docs/cluster.md)")
+    g.add_argument("--launcher", choices=["local", "slurm"], default="local",
+                   help="local: --jobs processes here; slurm: one array task per pending run (or tuning trial), "
+                        "the comparison folder on a file system every node sees")
+    g.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's default)")
+    g.add_argument("--gpus-per-run", type=int, default=None, metavar="N", help="GPUs per task (default 0)")
+    g.add_argument("--cpus-per-run", type=int, default=None, metavar="N", help="CPUs (and torch threads) per task (default 1)")
+    g.add_argument("--time-limit", type=int, default=None, metavar="MINUTES",
+                   help="Slurm time limit per task (default 60); a task that runs out resumes on its next attempt")
+    g.add_argument("--array-parallelism", type=int, default=None, metavar="N", help="tasks of one array running at once (default 64)")
+    g.add_argument("--setup", action="append", default=None, metavar="CMD",
+                   help="a shell line each task runs first, e.g. 'source /shared/venv/bin/activate' (repeatable)")
+    g.add_argument("--detach", action="store_true", help="submit and return; the same command later follows the jobs, "
+                                                        "resubmits failed or pre-empted runs and writes the report")
+    g.add_argument("--retries", type=int, default=None, metavar="N",
+                   help="resubmissions per run (or per tuning model) after a failed, cancelled or pre-empted task (default 2)")
 
 
 def _add_report(sub: Any) -> None:
@@ -334,8 +355,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.seeds == "auto":  # seeds in rounds: comparison/adaptive.py
         from .comparison.adaptive import compare_auto
 
-        if args.tune or args.robustness:
-            raise UserError("--seeds auto: give --tune or --robustness with a fixed --seeds N instead")
+        if args.tune or args.robustness or args.launcher != "local":
+            raise UserError("--seeds auto: give --tune, --robustness or --launcher slurm with a fixed --seeds N instead")
         compare_auto(args.configs, max_seeds=args.max_seeds, min_effect=args.min_effect, out=args.out,
                      overrides=args.overrides, jobs=jobs, reference=args.reference)
         return 0
@@ -343,7 +364,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise UserError(f"--seeds {args.seeds!r}: expected a number of seeds or 'auto'")
     compare(args.configs, seeds=None if args.seeds is None else int(args.seeds), out=args.out,
             overrides=args.overrides, jobs=jobs, reference=args.reference, tune=args.tune,
-            tune_storage=args.tune_storage, robustness=args.robustness)
+            tune_storage=args.tune_storage, robustness=args.robustness, launcher=_launcher(args))
     return 0
 
 
@@ -354,6 +375,20 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     print("\n".join(md))
     print(write_claims(rows, md, args.out or default_out(args.claims, args.compare_dirs[0])))
     return 0
+
+
+def _launcher(args: argparse.Namespace) -> Any:
+    """--launcher slurm's launcher, or None for local runs (where the Slurm flags are refused)."""
+    from .comparison.slurm import FLAGS, SlurmOptions
+    from .comparison.slurm_runs import SlurmLauncher
+
+    given = {k: getattr(args, k.removeprefix("--").replace("-", "_")) for k in FLAGS.values()}
+    given = {k: v for k, v in given.items() if v not in (None, False)}
+    if args.launcher == "local":
+        if given:
+            raise UserError(f"{next(iter(given))} applies to --launcher slurm (this compare runs locally)")
+        return None
+    return SlurmLauncher(SlurmOptions.build(**{field: given.get(flag) for field, flag in FLAGS.items()}))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

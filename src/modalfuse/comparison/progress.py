@@ -96,6 +96,10 @@ class Progress:
         self.running[i] = {"resumable": "resuming", "trained": "trained earlier, analysing"}.get(
             state, f"training ({self.epochs[i]} epochs)")
 
+    def note(self, i: int, text: str) -> None:
+        """A line about run ``i`` from outside the training loop (e.g. its scheduler state)."""
+        self._say(i, text)
+
     def start(self, i: int) -> None:
         self._say(i, self.running.get(i, "training"))
 

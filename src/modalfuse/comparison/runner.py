@@ -239,7 +239,7 @@ def _run_parallel(p: Plan, runs: list[RunFolder], todo: list[tuple[int, str]], j
 def compare(configs: list[str], seeds: int | None = None, out: str | None = None,
             overrides: list[str] | None = None, *, jobs: int | None = 1, reference: str | None = None,
             tune: int | None = None, tune_storage: str | None = None, stream: Any = None,
-            robustness: bool = False) -> Path:
+            robustness: bool = False, launcher: Any = None) -> Path:
     """Train (or reuse) every run of a comparison, analyse each, render the report.
 
     Args:
@@ -255,6 +255,9 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
         stream: where the progress display goes (default stderr).
         robustness: after training, write robustness curves (``modalfuse robustness``) into
             ``<folder>/robustness``; the report includes them.
+        launcher: a cluster launcher (``slurm_runs.SlurmLauncher``) that trains the runs (and tuning
+            trials) as job-array tasks instead of local processes; detached, ``compare`` returns once
+            they are submitted, before the report (the same call later collects them).
 
     Returns:
         The comparison folder (the report is in ``<folder>/report``).
@@ -273,7 +276,9 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
             from .tune import tune_plan
 
             per_label = tune_plan(p, folder, trials=tune, overrides=overrides, storage=tune_storage, jobs=jobs,
-                                  stream=stream)
+                                  stream=stream, launcher=launcher)
+            if per_label is None:  # detached: the trials are queued on the cluster
+                return folder
             p = plan(configs, seeds, overrides, per_label=per_label)
             command += f" --tune {tune}" + (f" --tune-storage {shlex.quote(tune_storage)}" if tune_storage else "")
         comparison.write_plan({
@@ -281,7 +286,10 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
             "seeds": p.seeds, "overrides": overrides, "labels": p.labels, "primary": p.primary,
             "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs],
         })
-        run_plan(p, folder, jobs=jobs, stream=stream, command=command)
+        if launcher is None:
+            run_plan(p, folder, jobs=jobs, stream=stream, command=command)
+        elif not launcher.run(p, folder, stream=stream, command=command + launcher.flags()):
+            return folder  # detached: the runs are queued on the cluster
         if robustness:
             from ..robustness import robustness as robustness_pass
 

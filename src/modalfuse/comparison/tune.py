@@ -159,8 +159,11 @@ def _task_kind(raw: dict[str, Any]) -> str:
 
 
 def tune_plan(p: Plan, folder: Path, *, trials: int, overrides: list[str], storage: str | None = None,
-              jobs: int = 1, stream: Any = None) -> dict[str, list[str]]:
-    """Tune every model of ``p``; returns ``{label: overrides}`` of each model's best trial."""
+              jobs: int = 1, stream: Any = None, launcher: Any = None) -> dict[str, list[str]] | None:
+    """Tune every model of ``p``; returns ``{label: overrides}`` of each model's best trial.
+
+    With a cluster ``launcher`` (``slurm_runs.SlurmLauncher``) the trials run as its array tasks;
+    None when it detached with trials still queued."""
     import sys
 
     stream = stream or sys.stderr
@@ -180,12 +183,17 @@ def tune_plan(p: Plan, folder: Path, *, trials: int, overrides: list[str], stora
                         f"comparison whose validation can select (e.g. yt8m-sample, synthetic), or --set "
                         f"train.select=best if you know it can")
     folder.mkdir(parents=True, exist_ok=True)
-    storage = storage or f"sqlite:///{(folder / 'tuning.db').resolve()}"
+    storage = storage or (launcher.default_storage(folder) if launcher is not None
+                          else f"sqlite:///{(folder / 'tuning.db').resolve()}")
     print(f"tuning {len(first)} models x {trials} trials ({', '.join(p.tune)}), storage {storage}",
           file=stream, flush=True)
     open_storage(storage)  # the schema, once, before any worker opens it (the workers raced to create it)
     args = [(lab, p, spec.raw, p.tune, trials, storage, str(folder / "tuning")) for lab, spec in first.items()]
-    if jobs > 1 and len(args) > 1:
+    if launcher is not None:
+        results = launcher.tune(p, folder, first, trials, storage, stream=stream)
+        if results is None:
+            return None
+    elif jobs > 1 and len(args) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
@@ -206,7 +214,7 @@ def tune_plan(p: Plan, folder: Path, *, trials: int, overrides: list[str], stora
     monitor = results[0]["monitor"]
     write_json(folder / TUNING_JSON, {
         "trials": trials, "seed": TUNE_SEED, "train_seed": p.seeds[0], "monitor": monitor,
-        "direction": direction(monitor), "space": p.tune, "storage": storage.split("://")[0].split(":")[0],  # the kind only: a URL may hold a password
+        "direction": direction(monitor), "space": p.tune, "storage": storage.split("://")[0].split(":")[0] if "://" in storage else "journal",  # the kind only: a URL may hold a password
         "best": {res["label"]: res["best"] for res in results}, "warnings": [],
     })
     for res in results:

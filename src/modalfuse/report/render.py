@@ -40,6 +40,7 @@ from ..stats.weighted import NEUTRAL_BAND
 from ..training.runfolder import ComparisonFolder
 from . import comparisons, evidence, html_report, plots, robustness
 from .runs import Run, by_label, collect, metric_names, monitor_of, report_split, seeds_text
+from .scheduler import scheduler_lines
 
 EFFICIENCY = ("parameters", "train_seconds", "inference_samples_per_s", "flops_per_sample", "peak_memory_mb")
 EFFICIENCY_DIRECTION = {"parameters": "min", "train_seconds": "min", "inference_samples_per_s": "max",
@@ -289,7 +290,7 @@ def _setup_lines(runs: list[Run], info: dict[str, Any], split: str, monitor: str
                      f"`modalfuse analyze RUN_DIR` writes their `analysis.json`.")
     if info.get("unfinished"):
         lines.append(f"- **Not finished** (left out): {', '.join(info['unfinished'])}.")
-    return lines
+    return lines + scheduler_lines([r.folder for r in runs])
 
 
 def _ablation_table(runs: list[Run], labels: list[str], monitor: str) -> str | None:

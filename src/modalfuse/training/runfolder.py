@@ -15,6 +15,7 @@ A run folder holds::
     loggers.json          experiment-tracker state (the MLflow run id) when ``train.loggers`` is set
     tensorboard/          TensorBoard event files when ``train.loggers`` includes tensorboard
     run.json              best epoch, epochs run, seconds: THE completion marker, written last
+    scheduler.json        Slurm's facts (job ids, node, GPUs, wall time) when a launcher ran it
     .lock                 held (``fcntl.flock``) by the one process that trains or resumes the run
 
 Every file is written by ``atomic_write`` (a temporary name in the same folder, fsync, rename), so a
@@ -52,6 +53,7 @@ PER_CLASS = "per_class.json"
 ANALYSIS = "analysis.json"
 PREDICTIONS = "predictions.npz"
 COMPLETE = "run.json"  # the completion marker: written last, atomically
+SCHEDULER = "scheduler.json"  # written after the run by a cluster launcher (comparison.slurm)
 LOCK = ".lock"
 CHECKPOINTS = "checkpoints"
 BEST = "best.pt"

@@ -1,0 +1,136 @@
+"""`compare --launcher slurm` on a real one-node Slurm (`.ci/slurm`): a comparison, a cancelled
+task that resumes, the same metrics as a local run, and a tuning sweep as array tasks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from modalfuse.comparison import compare
+from modalfuse.comparison.slurm import SlurmOptions, alive_jobs, load_state
+from modalfuse.comparison.slurm_runs import SlurmLauncher
+from modalfuse.errors import UserError
+
+TIMING = {"train_seconds", "inference_samples_per_s", "flops_per_sample", "peak_memory_mb"}
+TINY = ["data.n_train=64", "data.n_valid=32", "data.n_test=48", "train.epochs=2", "train.batch_size=32"]
+
+
+def _launcher(**kw) -> SlurmLauncher:
+    return SlurmLauncher(SlurmOptions(poll_seconds=0.5, **kw))
+
+
+def _metric_rows(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "report" / "results.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
+
+
+def _wait(condition, what: str, timeout: float = 300.0, every: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(every)
+
+
+@pytest.mark.slow
+def test_compare_synthetic_runs_as_array_tasks_with_the_local_metrics(slurm_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "slurm"
+    # --detach: submitted, the jobs are in squeue, nothing is trained by this process
+    compare(["synthetic"], seeds=2, out=str(out), overrides=TINY, stream=io.StringIO(),
+            launcher=_launcher(detach=True))
+    jobs = load_state(out)["runs"]
+    assert len(jobs) == 12 and all(len(j) == 1 for j in jobs.values())
+    assert len({j[0].split("_")[0] for j in jobs.values()}) == 1  # one job array
+    queued = alive_jobs()
+    assert any(j[0] in queued for j in jobs.values()), "the array's tasks are not visible to squeue"
+    assert not (out / "report").exists()
+    # the same command without --detach follows them to the end and writes the report
+    log = io.StringIO()
+    compare(["synthetic"], seeds=2, out=str(out), overrides=TINY, stream=log, launcher=_launcher())
+    assert load_state(out)["runs"] == jobs  # nothing resubmitted
+    for name, (job,) in jobs.items():
+        facts = json.loads((out / "runs" / name / "scheduler.json").read_text())
+        assert facts["job_id"] == job and facts["attempts"] == [job] and facts["node"] and facts["cpus"] == 1
+    assert "Scheduler" in (out / "report" / "report.md").read_text()
+    local = compare(["synthetic"], seeds=2, out=str(tmp_path / "local"), overrides=TINY, stream=io.StringIO(), jobs=1)
+    assert _metric_rows(out) == _metric_rows(local)
+
+
+@pytest.mark.slow
+def test_a_cancelled_task_is_resubmitted_alone_and_resumes(slurm_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "cancel"
+    # one model (the synthetic training config), two seeds; long enough to be cancelled mid-run
+    import modalfuse
+
+    args = ([str(Path(modalfuse.__file__).parent / "configs" / "synthetic.yaml")],)
+    kw = dict(seeds=2, out=str(out), overrides=["data.n_train=2048", "data.n_valid=64", "data.n_test=64",
+                                                "train.epochs=60", "train.patience=null", "train.batch_size=32"])
+    compare(*args, **kw, stream=io.StringIO(), launcher=_launcher(detach=True))
+    first = load_state(out)["runs"]
+    victim = out / "runs" / "synthetic-seed0"
+    _wait(lambda: len((victim / "metrics.jsonl").read_text().splitlines()) >= 2 if (victim / "metrics.jsonl").is_file()
+          else False, "two epochs of synthetic-seed0")
+    subprocess.run(["scancel", first["synthetic-seed0"][0]], check=True)
+    _wait(lambda: first["synthetic-seed0"][0] not in alive_jobs(), "the cancelled task to end")
+    assert not (victim / "run.json").exists() and (victim / "checkpoints" / "last.pt").is_file()
+    epochs_before = len((victim / "metrics.jsonl").read_text().splitlines())
+    compare(*args, **kw, stream=io.StringIO(), launcher=_launcher())
+    after = load_state(out)["runs"]
+    assert after["synthetic-seed1"] == first["synthetic-seed1"]  # not resubmitted
+    assert after["synthetic-seed0"][0] == first["synthetic-seed0"][0] and len(after["synthetic-seed0"]) == 2
+    facts = json.loads((victim / "scheduler.json").read_text())
+    assert facts["state_found"] == "resumable" and facts["attempts"] == after["synthetic-seed0"]
+    rows = [json.loads(x) for x in (victim / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1)) and len(rows) > epochs_before
+    local = compare(*args, seeds=2, out=str(tmp_path / "local"), overrides=kw["overrides"], stream=io.StringIO(), jobs=1)
+    assert _metric_rows(out) == _metric_rows(local)  # the resumed run computes what an uninterrupted one does
+
+
+@pytest.mark.slow
+def test_tuning_trials_run_as_array_tasks(slurm_cluster, tiny_preset: Path, tmp_path: Path) -> None:
+    import optuna
+
+    out = tmp_path / "tuned"
+    compare([str(tiny_preset)], seeds=1, out=str(out), tune=2, stream=io.StringIO(), launcher=_launcher())
+    state = load_state(out)
+    with open(out / "tuning.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for label in ("text", "late", "attention"):
+        mine = [r for r in rows if r["model"] == label]
+        assert [r["state"] for r in mine] == ["COMPLETE", "COMPLETE"]
+        jobs = state["trials"][f"tiny-{label}"]
+        assert sorted(jobs) == ["0", "1"]
+        for number, job in jobs.items():  # each trial was an array task, and says so
+            facts = json.loads((out / "tuning" / label / f"trial-{number}" / "scheduler.json").read_text())
+            assert facts["job_id"] == job
+        # asked together, the trials hold the values a sequential seeded search draws
+        ref = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+        for r in mine:
+            t = ref.ask()
+            lr = t.suggest_float("train.learning_rate", 1e-3, 1e-1, log=True)
+            assert json.loads(r["train.learning_rate"]) == pytest.approx(lr)
+            ref.tell(t, 0.0)
+    assert len({j.split("_")[0] for per in state["trials"].values() for j in per.values()}) == 1  # one array
+    tuning = json.loads((out / "tuning.json").read_text())
+    assert tuning["storage"] == "journal" and (out / "tuning.journal").is_file()
+    for label, best in tuning["best"].items():
+        assert f"learning_rate: {best['params']['train.learning_rate']}" in (out / "runs" / f"{label}-seed0" / "config.yaml").read_text()
+    assert "## Tuning" in (out / "report" / "report.md").read_text()
+
+
+def test_slurm_flags_need_the_slurm_launcher_and_valid_values(capsys) -> None:
+    from modalfuse.cli import main
+
+    assert main(["compare", "synthetic", "--partition", "gpu"]) == 2
+    assert "--partition applies to --launcher slurm" in capsys.readouterr().err
+    with pytest.raises(UserError, match="--retries -1"):
+        SlurmOptions.build(retries=-1)
+    opts = SlurmOptions.build(partition="gpu", gpus_per_run=1, setup=["source /shared/venv/bin/activate"])
+    assert opts.flags() == (" --launcher slurm --partition gpu --gpus-per-run 1 "
+                            "--setup 'source /shared/venv/bin/activate'")
+
