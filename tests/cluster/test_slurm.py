@@ -123,6 +123,20 @@ def test_tuning_trials_run_as_array_tasks(slurm_cluster, tiny_preset: Path, tmp_
     assert "## Tuning" in (out / "report" / "report.md").read_text()
 
 
+@pytest.mark.slow
+def test_a_run_that_keeps_failing_stops_after_its_retries_naming_its_log(slurm_cluster, tmp_path: Path) -> None:
+    import modalfuse
+
+    config = str(Path(modalfuse.__file__).parent / "configs" / "synthetic.yaml")
+    out = tmp_path / "failing"
+    # the environment set-up line fails on the node, so no attempt ever reaches Python (one run: a plain job, no array)
+    with pytest.raises(UserError, match=r"1 run\(s\) failed on Slurm, each after 2 attempt\(s\).*synthetic-seed0 "
+                                        r"\(job \d+(_0)?: ended without a result.*log .*_log.err"):
+        compare([config], seeds=1, out=str(out), overrides=TINY, stream=io.StringIO(),
+                launcher=_launcher(retries=1, setup=["exit 3"]))
+    assert len(load_state(out)["runs"]["synthetic-seed0"]) == 2
+
+
 def test_slurm_flags_need_the_slurm_launcher_and_valid_values(capsys) -> None:
     from modalfuse.cli import main
 

@@ -73,8 +73,11 @@ class _Watch:
 
 
 def _reconcile(p: Plan, folder: Path, opts: SlurmOptions, state: dict[str, Any], pending: set[int],
-               watch: _Watch | None) -> tuple[list[tuple[int, str]], list[str]]:
-    """One look: runs finished since, runs to (re)submit, and runs out of attempts (their lines)."""
+               watch: _Watch | None, submitted: dict[str, int]) -> tuple[list[tuple[int, str]], list[str]]:
+    """One look: runs finished since, runs to (re)submit, and runs out of attempts (their lines).
+
+    ``submitted`` counts this command's submissions per run: each command may submit a run
+    ``1 + retries`` times, so running it again after fixing a failure's cause tries again."""
     from .runner import _monitor_text
 
     alive = alive_jobs()
@@ -95,7 +98,7 @@ def _reconcile(p: Plan, folder: Path, opts: SlurmOptions, state: dict[str, Any],
                                           "analysis_seconds": info.get("analysis_seconds") or 0.0},
                                       _monitor_text(run_dir), history=read_jsonl(run_dir / METRICS_LOG))
             continue
-        if len(jobs) > opts.retries:
+        if submitted.get(spec.name, 0) > opts.retries:
             failed.append(f"{spec.name} (job {jobs[-1]}: {task_error(folder, jobs[-1])}; "
                           f"log {task_log(folder, jobs[-1])})")
             pending.discard(i)
@@ -114,7 +117,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _submit_runs(p: Plan, folder: Path, opts: SlurmOptions, state: dict[str, Any], todo: list[tuple[int, str]],
-                 stream: Any) -> None:
+                 stream: Any, submitted: dict[str, int]) -> None:
     calls = []
     for i, _ in todo:
         spec = p.runs[i]
@@ -123,6 +126,7 @@ def _submit_runs(p: Plan, folder: Path, opts: SlurmOptions, state: dict[str, Any
     jobs = submit(run_task, calls, folder, opts, f"modalfuse-{p.name}")
     for (i, how), job in zip(todo, jobs):
         state["runs"].setdefault(p.runs[i].name, []).append(job)
+        submitted[p.runs[i].name] = submitted.get(p.runs[i].name, 0) + 1
     save_state(folder, state)
     again = sum(how == "resubmitted" for _, how in todo)
     print(f"Slurm: submitted {len(todo)} run(s) as job array {jobs[0].split('_')[0]}"
@@ -152,14 +156,16 @@ def _run_on_slurm(p: Plan, folder: Path, opts: SlurmOptions, *, stream: Any = No
             pending.add(i)
     watch = None if opts.detach else _Watch(progress, p, folder)
     failed: list[str] = []
+    submitted: dict[str, int] = {}
     try:
         while True:
-            todo, out_of_attempts = _reconcile(p, folder, opts, state, pending, watch)
+            todo, out_of_attempts = _reconcile(p, folder, opts, state, pending, watch, submitted)
             failed += out_of_attempts
             if todo:
-                _submit_runs(p, folder, opts, state, todo, stream)
+                _submit_runs(p, folder, opts, state, todo, stream, submitted)
             if failed and not pending:
-                raise UserError(f"{len(failed)} run(s) failed on Slurm after {opts.retries + 1} attempt(s): "
+                raise UserError(f"{len(failed)} run(s) failed on Slurm, each after {opts.retries + 1} attempt(s) by this "
+                                f"command: "
                                 + "; ".join(failed) + f"; fix the cause, then run the same command again: {command}")
             if not pending:
                 return True

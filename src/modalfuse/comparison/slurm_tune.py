@@ -10,7 +10,8 @@ trials per model are exactly the values a sequential local search draws; beyond 
 sees less history than a sequential one, as any parallel Optuna search does.
 
 A trial whose task ended without telling (cancelled, pre-empted, failed) is marked FAIL and a new
-trial is asked in its place, while the model has retries left (``--retries`` failed trials).
+trial is asked in its place, while the model has retries left (``--retries`` failed trials per
+command: running it again after fixing a failure's cause tries again).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def trial_task(study_name: str, storage: str, number: int, raw: dict[str, Any], 
     return value
 
 
-def _look(study: Any, jobs: dict[str, str], alive: dict[str, str], trials: int) -> tuple[int, int, int]:
+def _look(study: Any, jobs: dict[str, str], alive: dict[str, str]) -> tuple[int, int, int]:
     """Complete, running and failed trials of one study; a trial whose task ended without telling
     is marked FAIL here."""
     optuna = _optuna()
@@ -96,20 +97,23 @@ def tune_on_slurm(p: Plan, folder: Path, first: dict[str, RunSpec], trials: int,
         monitor = build_config(spec.raw).train.monitor or DEFAULT_MONITOR.get(_task_kind(spec.raw), "accuracy")
         studies[label] = (monitor, open_study(f"{p.name}-{label}", storage, direction(monitor)))
     shown: dict[str, int] = {}
+    failed_before: dict[str, int] = {}  # FAIL trials found when this command started
     while True:
         alive = alive_jobs()
         asked: list[tuple[str, int, tuple]] = []
         busy = False
         for label, (_, study) in studies.items():
             jobs = state.setdefault("trials", {}).setdefault(study.study_name, {})
-            complete, running, failed = _look(study, jobs, alive, trials)
+            complete, running, failed = _look(study, jobs, alive)
             if shown.get(label) != complete:
                 shown[label] = complete
                 print(f"tuning {label}: {complete}/{trials} trials complete", file=stream, flush=True)
             need = trials - complete - running
-            if need > 0 and failed > opts.retries:
+            failed_before.setdefault(label, failed)
+            if need > 0 and failed - failed_before[label] > opts.retries:
                 last = max(jobs.items(), key=lambda kv: int(kv[0]))[1] if jobs else "?"
-                raise UserError(f"tuning {label}: {failed} trials failed on Slurm (more than --retries {opts.retries}); "
+                raise UserError(f"tuning {label}: {failed - failed_before[label]} trials failed on Slurm (more than --retries "
+                                f"{opts.retries}); "
                                 f"last: job {last}: {task_error(folder, last)}; log {task_log(folder, last)}")
             asked += [(label, number, call) for number, call in _ask(study, p, first[label], storage, folder, max(0, need))]
             busy = busy or running > 0 or need > 0
