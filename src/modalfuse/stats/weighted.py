@@ -113,7 +113,7 @@ def is_label(index: np.ndarray, label_ptr: np.ndarray, label_index: np.ndarray, 
     return found & (index >= 0)  # class -1 pads a row (metrics.streaming), never a label
 
 
-_GAP_BLOCK = 1 << 22  # hits x replicates per block: bounds the [H, b] float64 temporaries at ~32 MB each
+_GAP_BLOCK = 1 << 20  # hits x replicates per block: bounds the [b, H] float64 temporaries at ~8 MB each
 
 
 def _weighted_gap(score: np.ndarray, hit: np.ndarray, npos: np.ndarray) -> Metric:
