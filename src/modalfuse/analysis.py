@@ -6,7 +6,8 @@ Three parts, all on the run's best checkpoint:
 - ``efficiency``: parameters, FLOPs per sample (``torch.utils.flop_counter``: matmul/conv FLOPs,
   2 per multiply-add), inference samples/s at batch 256 (median of 7 timed rounds, each round's
   rate in ``inference_samples_per_s_rounds``), and peak memory of one forward pass.
-- ``ablation``: the evaluation split's metrics with the inputs intact and with each modality zeroed.
+- ``ablation``: the evaluation split's metrics with every modality and with each one missing (its
+  encoder state zeroed: ``models/missing.py``, the meaning modality dropout and robustness use).
 - ``attention``: for models that return ``"attention"``, the weight each modality receives,
   averaged per true class (multiclass), per frequent label (multilabel) or per label sign
   (regression).
@@ -155,23 +156,20 @@ def efficiency(model: nn.Module, ds: Any, device: torch.device, *, batch_size: i
 # Modality ablation and attention
 # ---------------------------------------------------------------------------------------------
 
-def _zero(modality: str):
-    def transform(features: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {m: torch.zeros_like(v) if m == modality else v for m, v in features.items()}
-
-    return transform
-
-
 def ablation(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.device) -> dict[str, Any]:
-    """Scalar metrics of ``ds`` as is (``full``) and with each modality zeroed (``zeroed[m]``)."""
+    """Scalar metrics of ``ds`` as is (``full``) and with each modality missing for every sample
+    (``zeroed[m]``: its encoder state zeroed, ``models.missing``, as modality dropout and robustness)."""
+    from .models.missing import missing_modalities
     from .training.loop import predict_split, scalars, split_metrics
 
-    def metrics(transform: Any) -> dict[str, float]:
-        pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device, transform=transform,
-                             top_k=cfg.eval.top_k, threshold=cfg.eval.threshold)
+    def metrics(modality: str | None) -> dict[str, float]:
+        with missing_modalities(model, {modality: False} if modality else {}) as on_inputs:
+            pred = predict_split(model, ds, data.task, batch_size=cfg.eval.batch_size, device=device,
+                                 top_k=cfg.eval.top_k, threshold=cfg.eval.threshold,
+                                 transform=on_inputs if modality else None)
         return scalars(split_metrics(data.task, pred, cfg))
 
-    return {"full": metrics(None), "zeroed": {m: metrics(_zero(m)) for m in sorted(data.modalities)}}
+    return {"full": metrics(None), "zeroed": {m: metrics(m) for m in sorted(data.modalities)}}
 
 
 def _groups(task: Any, labels: np.ndarray) -> list[tuple[str, np.ndarray]]:

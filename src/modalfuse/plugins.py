@@ -44,7 +44,6 @@ MODULES = (
     "modalfuse.models.fusions.crossmodal",
     "modalfuse.models.heads",
     "modalfuse.models.classifier",
-    "modalfuse.models.mult",
     "modalfuse.models.ensemble",
     "modalfuse.metrics.classification",
     "modalfuse.metrics.sentiment",

@@ -23,7 +23,8 @@ MOSI = sorted(p.stem for p in (PRESET_DIR / "mosi").glob("*.yaml"))
 TINY = ["train.epochs=1", "train.progress=none", "train.batch_size=16", "data.seq_len=6"]
 TINY_FUSION = ["model.encoder.d_model=8", "model.encoder.heads=2", "model.encoder.ff_dim=8", "model.encoder.layers=1",
                "model.head.hidden_dims=[8]"]
-TINY_MODEL = {"mult": ["model.d_model=8", "model.heads=2", "model.ff_dim=8", "model.cross_layers=1", "model.head_hidden=[8]"],
+TINY_MODEL = {"mult": ["model.fusion.d_model=8", "model.fusion.heads=2", "model.fusion.ff_dim=8",
+                       "model.fusion.cross_layers=1", "model.head.hidden_dims=[8]"],
               "attention": TINY_FUSION + ["model.fusion.d_model=8", "model.fusion.heads=2"],
               "late": TINY_FUSION}
 
@@ -57,7 +58,8 @@ def test_mosi_presets_build(name: str) -> None:
     cfg = build_config(load_yaml(PRESET_DIR / "mosi" / f"{name}.yaml"))
     assert cfg.data["name"] == "mosi"
     ctx = cfg.data["context"]
-    mods = {"text": ModalitySpec(100, None), "audio": ModalitySpec(73, None), "video": ModalitySpec(100, None)}
+    steps = 2 * ctx + 1 if ctx else None  # data.context makes each segment a window of 2c + 1 (as the data reports)
+    mods = {"text": ModalitySpec(100, steps), "audio": ModalitySpec(73, steps), "video": ModalitySpec(100, steps)}
     model = build_model(cfg.model, mods, TaskSpec("multiclass", 3))
     feats = {m: torch.randn(2, 2 * ctx + 1, s.dim) if ctx else torch.randn(2, s.dim) for m, s in mods.items()}
     masks = {m: torch.ones(2, 2 * ctx + 1, dtype=torch.bool) for m in mods} if ctx else {}

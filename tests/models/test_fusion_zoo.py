@@ -175,19 +175,23 @@ def test_crossmodal_ignores_padded_steps_of_every_modality() -> None:
     assert not torch.allclose(fusion(changed, masks).state[1], out[1], atol=1e-4)
 
 
-def test_crossmodal_with_identity_encoders_is_the_mult_model() -> None:
-    """The fusion is MulT's architecture over encoder states: same weights, same outputs."""
+def test_the_mult_presets_are_the_classifier_with_crossmodal_fusion() -> None:
+    """MulT is a preset of the one classifier: identity encoders (each modality's sequence as it is),
+    the crossmodal fusion, an MLP head; its parameters are the fusion's formula plus the head's."""
+    from modalfuse.config import load_config
+    from modalfuse.listing import PRESET_DIR
+    from modalfuse.models.fusions.crossmodal import crossmodal_parameters
+
     task = TASKS["multiclass"]
-    keys = {"d_model": 8, "heads": 2, "ff_dim": 16, "dropout": 0.1, "cross_layers": 1, "self_layers": 1}
-    torch.manual_seed(0)
-    mult = build_model({"name": "mult", **keys, "head_hidden": [8]}, specs(6), task).eval()
-    clf = build_model({"name": "fusion", "encoder": {"name": "identity"}, "fusion": {"name": "crossmodal", **keys},
-                       "head": {"name": "mlp", "hidden_dims": [8], "dropout": 0.1}}, specs(6), task).eval()
-    assert count_parameters(clf) == count_parameters(mult)
-    state = {("fusion." + k if not k.startswith("head.") else k): v for k, v in mult.state_dict().items()}
-    clf.load_state_dict(state)
-    feats, masks, _ = batch(6)
-    assert torch.allclose(clf(feats, masks)["logits"], mult(feats, masks)["logits"], atol=1e-5)
+    for preset in ("mosi/mult", "mosei/mult"):
+        cfg = load_config(PRESET_DIR / f"{preset}.yaml")
+        assert cfg.model["name"] == "fusion" and cfg.model["encoder"]["name"] == "identity"
+        assert cfg.model["fusion"]["name"] == "crossmodal"
+        model = build_model(cfg.model, specs(6), task)
+        f = cfg.model["fusion"]
+        fusion = crossmodal_parameters([model.encoders[m].output_dim for m in model.modalities], f["d_model"],
+                                       f["ff_dim"], f["cross_layers"], f["self_layers"])
+        assert count_parameters(model.fusion) == fusion and count_parameters(model.encoders) == 0
 
 
 # --- parameter-count formulas (docs/fusions.md) ---------------------------------------------------

@@ -80,8 +80,9 @@ def test_every_head_on_every_task(name: str, kind: str) -> None:
 @pytest.mark.parametrize("name", MODELS.names())
 def test_every_model(name: str) -> None:
     task = TASKS["multiclass"]
-    tiny = {"fusion": {"encoder": {"name": "mlp", "hidden_dims": [8]}}, "mult": {"d_model": 8, "heads": 2, "ff_dim": 8}}
-    tiny["ensemble"] = {"members": [{"name": "fusion", **tiny["fusion"]}, {"name": "mult", **tiny["mult"]}]}
+    tiny = {"fusion": {"encoder": {"name": "mlp", "hidden_dims": [8]}}}
+    mult = {"encoder": {"name": "identity"}, "fusion": {"name": "crossmodal", "d_model": 8, "heads": 2, "ff_dim": 8}}
+    tiny["ensemble"] = {"members": [{"name": "fusion", **tiny["fusion"]}, {"name": "fusion", **mult}]}
     model = build_model({"name": name, **tiny.get(name, {})}, specs(6), task).train()
     feats, masks, label = batch(6)
     out = model(feats, masks)

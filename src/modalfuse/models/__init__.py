@@ -1,5 +1,5 @@
-"""Models: per-modality encoders -> fusion -> head (``classifier.py``), the one family every task uses,
-and ``mult`` (cross-modal transformers over whole sequences, built from the same blocks).
+"""Models: per-modality encoders -> fusion -> head (``classifier.py``), the one family every task uses
+(MulT too: the ``mosi/mult`` preset, identity encoders + the ``crossmodal`` fusion + an MLP head).
 
 ``resolve_model(section)`` validates a ``model`` config section all the way down;
 ``build_model(section, specs, task)`` builds it for the data's modality specs and task.

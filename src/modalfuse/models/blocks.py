@@ -83,29 +83,6 @@ def pool(x: Tensor, mask: Tensor | None, how: Pooling) -> Tensor:
     return x[torch.arange(b, device=x.device), idx]
 
 
-def drop_modalities(states: dict[str, Tensor], p: float) -> dict[str, Tensor]:
-    """Zero each modality's state per sample with probability ``p``, keeping at least one per sample.
-
-    Args:
-        states: ``{m: [B, ...]}``, iterated in sorted order.
-        p: drop probability (training-time modality dropout; the same mechanism tests a missing modality).
-    """
-    names = sorted(states)
-    first = states[names[0]]
-    b = first.shape[0]
-    keep = torch.rand(b, len(names), device=first.device) >= p
-    # Guarantee one kept modality per sample: pick one at random where all were dropped.
-    none = ~keep.any(1)
-    if none.any():
-        pick = torch.randint(len(names), (b,), device=first.device)
-        keep[none, pick[none]] = True
-    out = {}
-    for i, m in enumerate(names):
-        k = keep[:, i].to(states[m].dtype)
-        out[m] = states[m] * k.view(b, *([1] * (states[m].dim() - 1)))
-    return out
-
-
 def output_layer(input_dim: int, num_outputs: int, multilabel: bool) -> nn.Linear:
     """The final linear layer ``[B, H] -> [B, C]``.
 

@@ -27,7 +27,7 @@ from ..datasets.base import ModalitySpec, TaskSpec
 from ..errors import ConfigError
 from ..registry import ENCODERS, FUSIONS, HEADS, MODELS
 from ..schema import Prob
-from .blocks import drop_modalities
+from .missing import drop_modalities
 
 
 class FusionClassifier(nn.Module):
@@ -39,7 +39,7 @@ class FusionClassifier(nn.Module):
         head: maps the fused state ``[B, F]`` to ``{"logits": ...}``.
         modality_dropout: during training, the probability of zeroing each modality's state per
             sample (at least one modality is always kept), so that a missing modality at test time
-            degrades the prediction gracefully.
+            (the same zeroed state: ``models/missing.py``) degrades the prediction gracefully.
     """
 
     def __init__(self, encoders: nn.ModuleDict, fusion: nn.Module, head: nn.Module, modality_dropout: float = 0.0) -> None:

@@ -441,7 +441,8 @@ def _report_md(c: _Contents, figures: list[tuple[str, str]], folder: Path) -> li
     ablation = _ablation_table(c.records, c.labels, c.monitor)
     if ablation:
         md += ["## Modality ablation", "",
-               f"Drop in {c.split} `{c.monitor}` when one modality's features are zeroed at test time "
+               f"Drop in {c.split} `{c.monitor}` when one modality is missing at test time (its encoder state "
+               f"zeroed, as modality dropout and the robustness curves do) "
                f"(positive = the model relies on it; {'one seed' if c.n_seeds == {1} else 'mean over seeds'}):",
                "", ablation, ""]
     md += robustness.report_section(folder)  # <comparison>/robustness, when compare --robustness wrote it

@@ -5,27 +5,25 @@ Batches are fixed here (one batch size for every model, read once and kept on th
 every corruption draws per (seed, corruption, modality, batch) (``corruptions.Draws``): all models
 see exactly the same corrupted inputs, so their curves are paired example by example.
 
-``missing`` zeroes the modality's encoder state per sample with a forward hook on
-``model.encoders[m]``: the mechanism of ``model.modality_dropout`` (``blocks.drop_modalities``),
-so a model trained with modality dropout is tested against what it was trained for. A model without
-per-modality encoders (``mult``) gets the modality's input zeroed instead, which is what its own
-``modality_dropout`` does.
+``missing`` zeroes the modality's encoder state per sample (``models.missing.missing_modalities``):
+the one meaning of a missing modality, also that of ``model.modality_dropout`` and of the ablation,
+so a model trained with modality dropout is tested against what it was trained for.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..errors import UserError
+from ..models.missing import missing_modalities
 from ..stats.predictions import compact
 from ..training.runfolder import RunFolder
 from .corruptions import ALL, CORRUPTIONS, Corruption, Draws, default_corruptions
@@ -38,27 +36,6 @@ class Point:
     corruption: str
     modality: str
     level: float
-
-
-@contextmanager
-def zeroed_states(model: nn.Module, keep: dict[str, Tensor], feats: dict[str, Tensor]) -> Iterator[None]:
-    """While active, ``model.encoders[m]``'s output is multiplied by ``keep[m]`` ``[B]`` (0 = missing);
-    a model without that encoder gets ``feats[m]`` zeroed in place of its state."""
-    encoders = getattr(model, "encoders", None)
-    handles = []
-    for m, k in keep.items():
-        if isinstance(encoders, nn.ModuleDict) and m in encoders:
-            def hook(_mod: nn.Module, _inp: Any, out: Tensor, k: Tensor = k) -> Tensor:
-                return out * k.to(out.dtype).view(-1, *([1] * (out.dim() - 1)))
-
-            handles.append(encoders[m].register_forward_hook(hook))
-        elif m in feats:
-            feats[m] = feats[m] * k.to(feats[m].dtype).view(-1, *([1] * (feats[m].dim() - 1)))
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def model_modalities(model: nn.Module, data_modalities: list[str]) -> list[str]:
@@ -92,8 +69,8 @@ def predict_point(model: nn.Module, batches: list[dict[str, Any]], task: Any, c:
                     if mask is not None:
                         masks[m] = mask
         device = next(iter(feats.values())).device
-        with zeroed_states(model, keep, feats), autocast(device, precision):
-            out = model(feats, masks)
+        with missing_modalities(model, keep) as on_inputs, autocast(device, precision):
+            out = model(on_inputs(feats), masks)
         scores.append(to_scores(task, out["logits"].float()).cpu().numpy())
         labels.append(batch["label"].cpu().numpy())
         ids += list(batch["ids"])

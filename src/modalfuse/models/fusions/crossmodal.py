@@ -1,9 +1,9 @@
 """Cross-modal transformer fusion over token sequences (MulT-style, as a fusion).
 
 Fusing pooled states lets modalities meet once, after each has been summarised; here every target
-modality's tokens attend to every other modality's tokens before anything is pooled. The same
-architecture as the ``mult`` model, but over the encoders' token states, so it combines with any
-sequence encoder and any head.
+modality's tokens attend to every other modality's tokens before anything is pooled. Over the
+encoders' token states, so it combines with any sequence encoder and any head; with ``identity``
+encoders it is MulT (the ``mosi/mult`` and ``mosei/mult`` presets).
 """
 
 from __future__ import annotations
