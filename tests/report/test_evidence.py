@@ -76,11 +76,11 @@ def test_verdicts_baselines_and_warnings(runs: tuple[Path, list[Path]], tmp_path
     mae = next(r for r in comp if r["model"] == "fusion" and r["reference"] == "text" and r["metric"] == "mae")
     assert float(mae["delta"]) < 0 and mae["verdict"] == "better"  # lower MAE is better
     assert {r["metric"] for r in comp} >= {"acc2_has0", "acc2_non0", "acc7", "mae", "corr", "acc3_band"}
-    # baselines: per metric the best constant on the training scores (the median for MAE)
+    # baselines: per metric the best constant on the test split (its median for MAE)
     base = {r["model"]: r for r in _rows(tmp_path / "rep" / "baselines.csv")}
     truth = np.load(folders[0] / "predictions.npz")["test/labels"].astype(np.float64)
     train = np.load(folders[0] / "predictions.npz")["train/labels"]
-    want = compute_metrics("regression", np.full(N, np.median(train)), truth, num_classes=1)
+    want = compute_metrics("regression", np.full(N, np.median(truth)), truth, num_classes=1)
     assert float(base["best constant"]["mae"]) == pytest.approx(want["mae"], abs=1e-6)
     assert "*best constant*" in text and "*chance*" in text
     # warnings: `flat` never predicts negative or neutral; fusion's validation sits 0.2 above test
