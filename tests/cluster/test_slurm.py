@@ -61,34 +61,45 @@ def test_compare_synthetic_runs_as_array_tasks_with_the_local_metrics(slurm_clus
     assert _metric_rows(out) == _metric_rows(local)
 
 
+def _epochs(run: Path) -> int:
+    return len((run / "metrics.jsonl").read_text().splitlines()) if (run / "metrics.jsonl").is_file() else 0
+
+
 @pytest.mark.slow
-def test_a_cancelled_task_is_resubmitted_alone_and_resumes(slurm_cluster, tmp_path: Path) -> None:
-    out = tmp_path / "cancel"
-    # one model (the synthetic training config), two seeds; long enough to be cancelled mid-run
+def test_cancelled_and_timed_out_tasks_are_resubmitted_alone_and_resume(slurm_cluster, tmp_path: Path) -> None:
+    """seed0: `scancel` (SIGTERM, as pre-emption); seed1: Slurm's time-limit warning (SIGUSR2);
+    seed2 untouched. Re-running resubmits seed0 and seed1 only; both continue from last.pt."""
     import modalfuse
 
+    out = tmp_path / "cancel"
+    # one model (the synthetic training config), three seeds; long enough to be stopped mid-run
     args = ([str(Path(modalfuse.__file__).parent / "configs" / "synthetic.yaml")],)
-    kw = dict(seeds=2, out=str(out), overrides=["data.n_train=2048", "data.n_valid=64", "data.n_test=64",
+    kw = dict(seeds=3, out=str(out), overrides=["data.n_train=2048", "data.n_valid=64", "data.n_test=64",
                                                 "train.epochs=60", "train.patience=null", "train.batch_size=32"])
     compare(*args, **kw, stream=io.StringIO(), launcher=_launcher(detach=True))
     first = load_state(out)["runs"]
-    victim = out / "runs" / "synthetic-seed0"
-    _wait(lambda: len((victim / "metrics.jsonl").read_text().splitlines()) >= 2 if (victim / "metrics.jsonl").is_file()
-          else False, "two epochs of synthetic-seed0")
-    subprocess.run(["scancel", first["synthetic-seed0"][0]], check=True)
-    _wait(lambda: first["synthetic-seed0"][0] not in alive_jobs(), "the cancelled task to end")
-    assert not (victim / "run.json").exists() and (victim / "checkpoints" / "last.pt").is_file()
-    epochs_before = len((victim / "metrics.jsonl").read_text().splitlines())
+    stopped = {"synthetic-seed0": ["scancel"], "synthetic-seed1": ["scancel", "--signal=USR2"]}
+    for name, command in stopped.items():
+        _wait(lambda: _epochs(out / "runs" / name) >= 2, f"two epochs of {name}")
+        subprocess.run([*command, first[name][0]], check=True)
+    before = {}
+    for name in stopped:
+        _wait(lambda: first[name][0] not in alive_jobs(), f"the task of {name} to end")
+        run = out / "runs" / name
+        assert not (run / "run.json").exists() and (run / "checkpoints" / "last.pt").is_file(), name
+        before[name] = _epochs(run)
     compare(*args, **kw, stream=io.StringIO(), launcher=_launcher())
     after = load_state(out)["runs"]
-    assert after["synthetic-seed1"] == first["synthetic-seed1"]  # not resubmitted
-    assert after["synthetic-seed0"][0] == first["synthetic-seed0"][0] and len(after["synthetic-seed0"]) == 2
-    facts = json.loads((victim / "scheduler.json").read_text())
-    assert facts["state_found"] == "resumable" and facts["attempts"] == after["synthetic-seed0"]
-    rows = [json.loads(x) for x in (victim / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1)) and len(rows) > epochs_before
-    local = compare(*args, seeds=2, out=str(tmp_path / "local"), overrides=kw["overrides"], stream=io.StringIO(), jobs=1)
-    assert _metric_rows(out) == _metric_rows(local)  # the resumed run computes what an uninterrupted one does
+    assert after["synthetic-seed2"] == first["synthetic-seed2"]  # not resubmitted
+    for name in stopped:
+        assert after[name][0] == first[name][0] and len(after[name]) == 2
+        run = out / "runs" / name
+        facts = json.loads((run / "scheduler.json").read_text())
+        assert facts["state_found"] == "resumable" and facts["attempts"] == after[name]
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1)) and len(rows) > before[name]
+    local = compare(*args, seeds=3, out=str(tmp_path / "local"), overrides=kw["overrides"], stream=io.StringIO(), jobs=1)
+    assert _metric_rows(out) == _metric_rows(local)  # the resumed runs compute what uninterrupted ones do
 
 
 @pytest.mark.slow

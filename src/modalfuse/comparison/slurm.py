@@ -116,7 +116,7 @@ def submit(fn: Callable[..., Any], calls: list[tuple], folder: Path, opts: Slurm
     params: dict[str, Any] = {
         "job_name": name, "time": opts.time_min, "cpus_per_task": opts.cpus_per_run,
         "array_parallelism": opts.array_parallelism, "setup": list(opts.setup),
-        # SIGTERM (scancel, pre-emption, time limit) reaches the run, which checkpoints and stops
+        # Slurm's warning before the time limit (--signal=USR2@60); graceful_stop turns it into SIGTERM
         "signal_delay_s": 60,
     }
     if opts.partition:
@@ -219,3 +219,13 @@ def task_wall_seconds(fallback_start: float) -> float:
         return round((dt.datetime.now() - dt.datetime.fromisoformat(text)).total_seconds(), 3)
     except (OSError, subprocess.SubprocessError, ValueError):
         return round(time.time() - fallback_start, 3)
+
+
+def graceful_stop() -> None:
+    """In a task: the warning signal Slurm sends before the time limit (submitit asks for SIGUSR2;
+    its own handler would raise in the middle of a training step) becomes a SIGTERM to this process,
+    which the training loop turns into a checkpoint at the next step and a stop, as it does for
+    ``scancel`` and pre-emption. The next attempt resumes from that checkpoint."""
+    import signal
+
+    signal.signal(signal.SIGUSR2, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))

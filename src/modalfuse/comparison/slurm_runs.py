@@ -13,10 +13,10 @@ from typing import Any
 
 from ..config import build_config
 from ..errors import UserError
-from ..training.runfolder import ANALYSIS, METRICS_LOG, SCHEDULER, is_finished, read_jsonl, write_json
+from ..training.runfolder import ANALYSIS, RunFolder
 from .plan import Plan, RunSpec
-from .slurm import (SlurmOptions, alive_jobs, load_state, save_state, scheduler_facts, submit, task_error, task_log,
-                    task_wall_seconds)
+from .slurm import (SlurmOptions, alive_jobs, graceful_stop, load_state, save_state, scheduler_facts, submit, task_error,
+                    task_log, task_wall_seconds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -31,14 +31,16 @@ def run_task(label: str, seed: int, raw: dict[str, Any], run_dir: str, earlier: 
     from .runner import _run_one, _state
 
     started = time.time()
+    graceful_stop()
     facts = scheduler_facts()
     torch.set_num_threads(facts["cpus"] or 1)
-    folder = Path(run_dir)
-    state = _state(folder, RunSpec(label, seed, raw))
+    run = RunFolder(run_dir)
+    cfg = build_config(raw)
+    state = _state(run, RunSpec(label, seed, raw, cfg))
     result: dict[str, Any] = {"seconds": 0.0, "analysis_seconds": 0.0}
     if state != "finished":  # finished: another launcher's task got there first
-        result = _run_one(0, raw, run_dir, state, on_event=lambda *a: None)
-    write_json(folder / SCHEDULER, {
+        result = _run_one(0, cfg, run_dir, state, on_event=lambda *a: None)
+    run.write_scheduler({
         **facts, "attempts": [*earlier, facts["job_id"]], "state_found": state,
         "wall_seconds": task_wall_seconds(started), "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "seconds": result.get("seconds"), "analysis_seconds": result.get("analysis_seconds"),
@@ -50,8 +52,8 @@ def run_task(label: str, seed: int, raw: dict[str, Any], run_dir: str, earlier: 
 # The launcher (where `compare` runs)
 # ---------------------------------------------------------------------------------------------
 
-def _done(run_dir: Path) -> bool:
-    return is_finished(run_dir) and (run_dir / ANALYSIS).is_file()
+def _done(run: RunFolder) -> bool:
+    return run.is_finished() and run.has(ANALYSIS)
 
 
 class _Watch:
@@ -66,7 +68,7 @@ class _Watch:
         if state and self.shown.get(i) != f"{job} {state}":
             self.shown[i] = f"{job} {state}"
             self.progress.note(i, f"Slurm job {job} {state.lower()}")
-        rows = read_jsonl(self.folder / "runs" / self.p.runs[i].name / METRICS_LOG) if state == "RUNNING" else []
+        rows = RunFolder(self.folder / "runs" / self.p.runs[i].name).read_history() if state == "RUNNING" else []
         for row in rows[self.epochs.get(i, 0):]:
             self.progress.event(i, "epoch", (row.get("epoch", 0), row.get("seconds", 0.0)))
         self.epochs[i] = max(self.epochs.get(i, 0), len(rows))
@@ -84,20 +86,23 @@ def _reconcile(p: Plan, folder: Path, opts: SlurmOptions, state: dict[str, Any],
     submit_now, failed = [], []
     for i in sorted(pending):
         spec = p.runs[i]
-        run_dir = folder / "runs" / spec.name
+        run = RunFolder(folder / "runs" / spec.name)
         jobs = state["runs"].get(spec.name, [])
         if jobs and jobs[-1] in alive:
             if watch:
                 watch.look(i, jobs[-1], alive[jobs[-1]])
             continue
-        if _done(run_dir):
+        if _done(run):
             pending.discard(i)
             if watch:
-                info = _read(run_dir / SCHEDULER)
+                info = run.read_scheduler() or {}
                 watch.progress.finish(i, {"seconds": info.get("wall_seconds", 0.0),
                                           "analysis_seconds": info.get("analysis_seconds") or 0.0},
-                                      _monitor_text(run_dir), history=read_jsonl(run_dir / METRICS_LOG))
+                                      _monitor_text(run), history=run.read_history())
             continue
+        if jobs and watch and watch.shown.get(i, "").startswith(jobs[-1] + " "):  # seen alive, now gone
+            watch.shown.pop(i)
+            watch.progress.note(i, f"Slurm job {jobs[-1]} ended unfinished: {task_error(folder, jobs[-1])}")
         if submitted.get(spec.name, 0) > opts.retries:
             failed.append(f"{spec.name} (job {jobs[-1]}: {task_error(folder, jobs[-1])}; "
                           f"log {task_log(folder, jobs[-1])})")
@@ -105,15 +110,6 @@ def _reconcile(p: Plan, folder: Path, opts: SlurmOptions, state: dict[str, Any],
             continue
         submit_now.append((i, "resubmitted" if jobs else "submitted"))
     return submit_now, failed
-
-
-def _read(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _submit_runs(p: Plan, folder: Path, opts: SlurmOptions, state: dict[str, Any], todo: list[tuple[int, str]],
@@ -145,13 +141,13 @@ def _run_on_slurm(p: Plan, folder: Path, opts: SlurmOptions, *, stream: Any = No
     stream = stream or sys.stderr
     folder = folder.resolve()
     state = load_state(folder)
-    epochs = [build_config(r.raw).train.epochs for r in p.runs]
+    epochs = [spec.config.train.epochs for spec in p.runs]
     progress = Progress(p.runs, epochs, jobs=opts.array_parallelism, stream=stream)
     pending = set()
     for i, spec in enumerate(p.runs):
-        run_dir = folder / "runs" / spec.name
-        if _done(run_dir):
-            progress.reused(i, _monitor_text(run_dir), history=read_jsonl(run_dir / METRICS_LOG))
+        run = RunFolder(folder / "runs" / spec.name)
+        if _done(run):
+            progress.reused(i, _monitor_text(run), history=run.read_history())
         else:
             pending.add(i)
     watch = None if opts.detach else _Watch(progress, p, folder)

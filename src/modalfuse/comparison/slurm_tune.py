@@ -16,7 +16,6 @@ command: running it again after fixing a failure's cause tries again).
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -26,10 +25,10 @@ from typing import Any
 from ..config import apply_overrides, build_config
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, direction
-from ..training.runfolder import SCHEDULER, write_json
+from ..training.runfolder import RunFolder
 from .plan import Plan, RunSpec
-from .slurm import (SlurmOptions, alive_jobs, load_state, save_state, scheduler_facts, submit, task_error, task_log,
-                    task_wall_seconds)
+from .slurm import (SlurmOptions, alive_jobs, graceful_stop, load_state, save_state, scheduler_facts, submit, task_error,
+                    task_log, task_wall_seconds)
 from .tune import _optuna, _override, _suggest, _task_kind, open_storage, open_study, study_summary
 
 
@@ -41,15 +40,17 @@ def trial_task(study_name: str, storage: str, number: int, raw: dict[str, Any], 
     from ..training.run import train
 
     started = time.time()
+    graceful_stop()
     facts = scheduler_facts()
     torch.set_num_threads(facts["cpus"] or 1)
     folder = Path(trial_dir)
     if folder.exists():  # an earlier attempt of this trial (Slurm requeued it): start it again
         shutil.rmtree(folder)
     train(apply_overrides(raw, [_override(k, v) for k, v in values.items()]), run_dir=folder, quiet=True)
-    value = float(json.loads((folder / "run.json").read_text())["best_valid"])
-    shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # the trial's numbers stay, its weights go
-    write_json(folder / SCHEDULER, {**facts, "wall_seconds": task_wall_seconds(started)})
+    run = RunFolder(folder)
+    value = float(run.read_completion()["best_valid"])
+    shutil.rmtree(run.checkpoint_path("last").parent, ignore_errors=True)  # the trial's numbers stay, its weights go
+    run.write_scheduler({**facts, "wall_seconds": task_wall_seconds(started)})
     optuna = _optuna()
     optuna.load_study(study_name=study_name, storage=open_storage(storage)).tell(number, value)
     return value

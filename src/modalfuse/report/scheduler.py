@@ -3,20 +3,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..training.runfolder import SCHEDULER
+from ..training.runfolder import SCHEDULER, RunFolder
 
 
 def scheduler_lines(folders: list[Path]) -> list[str]:
     """One set-up bullet summarising the runs' scheduler facts; none when no run has them."""
-    facts = []
-    for folder in folders:
-        try:
-            facts.append(json.loads((Path(folder) / SCHEDULER).read_text()))
-        except (OSError, ValueError):
-            continue
+    facts = [f for f in (RunFolder(folder).read_scheduler() for folder in folders) if isinstance(f, dict)]
     if not facts:
         return []
     nodes = sorted({str(f.get("node")) for f in facts})

@@ -459,6 +459,13 @@ class RunFolder:
     def write_analysis(self, result: dict[str, Any]) -> None:
         write_json(self.path / ANALYSIS, result)
 
+    def read_scheduler(self) -> dict[str, Any] | None:
+        """``scheduler.json``: where a cluster launcher ran the run (job ids, node, GPUs, wall time)."""
+        return self._json(SCHEDULER)
+
+    def write_scheduler(self, facts: dict[str, Any]) -> None:
+        write_json(self.path / SCHEDULER, facts)
+
     def save_checkpoint(self, which: str, state: dict[str, Any]) -> None:
         save_checkpoint(self.checkpoint_path(which), state)
 
