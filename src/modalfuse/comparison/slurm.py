@@ -212,12 +212,12 @@ def task_wall_seconds(fallback_start: float) -> float:
     start-up counts), or since ``fallback_start`` where that cannot be read."""
     import datetime as dt
 
-    job = os.environ.get("SLURM_JOB_ID")
+    job = scheduler_facts()["job_id"]  # <array>_<task>: the array's own id would list every task
     try:
         text = subprocess.run(["squeue", "-h", "-j", str(job), "-o", "%S"], check=True, capture_output=True,
                               text=True, timeout=30).stdout.strip() if job else ""
-        return round((dt.datetime.now() - dt.datetime.fromisoformat(text)).total_seconds(), 3)
-    except (OSError, subprocess.SubprocessError, ValueError):
+        return round((dt.datetime.now() - dt.datetime.fromisoformat(text.splitlines()[0])).total_seconds(), 3)
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return round(time.time() - fallback_start, 3)
 
 
