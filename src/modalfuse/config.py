@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError, field_validator
 
 from .errors import ConfigError, closest, require_file
+from .schema import Resolved
 
 log = logging.getLogger("modalfuse")
 
@@ -79,10 +80,13 @@ class EvalConfig(Params):
 
 
 class Config(Params):
-    """A resolved config: ``data`` and ``model`` hold the validated entry params as dicts."""
+    """A validated config. ``data`` and ``model`` are ``schema.Resolved`` sections (dicts of the
+    resolved keys, as the saved ``config.yaml`` holds them; ``data.params`` is the dataset's typed
+    params object): ``build_data`` and ``build_model`` use them as they are, without validating them
+    again. Build one with ``build_config``."""
 
-    data: dict[str, Any]
-    model: dict[str, Any]
+    data: SkipValidation[dict[str, Any]]  # a Resolved section (validated by build_config)
+    model: SkipValidation[dict[str, Any]]  # a Resolved section (validated by build_config)
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
 
@@ -273,7 +277,9 @@ def validate_entry(section: str, raw: dict[str, Any], registry: Any) -> dict[str
                 f"unknown config key '{section}.{bad}'{closest(bad, valid)}; valid keys: {', '.join(valid)}"
             ) from None
         _raise_validation(section, e, cls)
-    return {"name": name, **params.model_dump(mode="json")}
+    section = Resolved(name=name, **params.model_dump(mode="json"))
+    section.params = params
+    return section
 
 
 def build_config(raw: dict[str, Any]) -> Config:

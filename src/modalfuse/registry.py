@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from .errors import ConfigError, closest
-from .schema import signature_schema, validate
+from .schema import Resolved, signature_schema, validate
 
 T = TypeVar("T")
 
@@ -82,12 +82,13 @@ class Registry(Generic[T]):
         if name not in self._items:
             raise ConfigError(f"config key '{path}.name': unknown {self.kind} '{name}'{closest(str(name), self._items)}; "
                               f"known: {', '.join(self.names())}")
-        return {"name": name, **validate(self.schema(name), {k: v for k, v in spec.items() if k != "name"}, path)}
+        return Resolved(name=name, **validate(self.schema(name), {k: v for k, v in spec.items() if k != "name"}, path))
 
     def build(self, spec: dict[str, Any], path: str, **data: Any) -> Any:
-        """Construct a resolved spec with the data's arguments; a constructor's ``ValueError`` (a
-        combination that cannot work) becomes a ``ConfigError`` naming ``path``."""
-        spec = self.resolve(spec, path)
+        """Construct a spec with the data's arguments (validated here unless it is ``Resolved``
+        already); a constructor's ``ValueError`` (a combination that cannot work) becomes a
+        ``ConfigError`` naming ``path``."""
+        spec = dict(spec) if isinstance(spec, Resolved) else self.resolve(spec, path)
         ctor = self.get(spec.pop("name"))
         try:
             return ctor(**data, **spec)

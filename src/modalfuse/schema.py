@@ -15,6 +15,7 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import ConfigError, closest
@@ -45,6 +46,18 @@ def describe(value: Any, limit: int = 60) -> str:
     """A short ``repr`` for an error message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Resolved(dict):
+    """A config section or part that was validated (every default filled in): builders use it as it
+    is and never validate it again. Its items are the plain JSON values a config file holds; a
+    dataset section also keeps its typed ``params`` object (the registered ``params`` class)."""
+
+    params: BaseModel | None = None
+
+
+# YAML writes a Resolved section as the mapping it is (yaml.safe_dump knows only exact dicts).
+yaml.SafeDumper.add_representer(Resolved, yaml.representer.SafeRepresenter.represent_dict)
 
 
 def validate(schema: type[BaseModel], body: Any, path: str) -> dict[str, Any]:

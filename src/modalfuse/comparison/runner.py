@@ -14,6 +14,7 @@ process is busy (tested: the reports of ``--jobs 1`` and ``--jobs 2`` hold the s
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -24,7 +25,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ..config import Config
 from ..errors import UserError
@@ -97,7 +97,7 @@ def _run_one(i: int, cfg: Config, run_dir: str, state: str, on_event: Any = None
             train(cfg, run_dir=folder, quiet=True, on_epoch=callback)
     train_s = time.perf_counter() - t0
     emit("analysing", None)
-    key = yaml.safe_dump(cfg.data)
+    key = json.dumps(cfg.data, sort_keys=True, default=str)
     if key not in _DATA:
         _DATA.clear()  # one dataset held at a time
         _DATA[key] = build_data(cfg.data)

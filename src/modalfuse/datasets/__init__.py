@@ -12,9 +12,11 @@ def build_data(section: dict[str, Any]) -> DataBundle:
     from .. import plugins
     from ..config import entry_params
     from ..registry import DATASETS
+    from ..schema import Resolved
 
     plugins.load()
-    params = entry_params(section, DATASETS)
+    # a section build_config validated carries its typed params; any other dict is validated here
+    params = section.params if isinstance(section, Resolved) and section.params is not None else entry_params(section, DATASETS)
     return DATASETS.get(section["name"])(params)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from ..datasets.base import ModalitySpec, TaskSpec
+from ..schema import Resolved
 
 # The paper setting of the YouTube-8M presets: MF+STD inputs, 3862 classes.
 PAPER_SPECS = {"audio": ModalitySpec(256), "rgb": ModalitySpec(2048)}
@@ -27,7 +28,8 @@ def resolve_model(section: Any, path: str = "model") -> dict[str, Any]:
     if isinstance(section, dict) and section.get("name") in MODELS:
         hook = MODELS.info(section["name"]).get("resolve")
         if hook is not None:
-            return hook(section, path)
+            out = hook(section, path)
+            return out if isinstance(out, Resolved) else Resolved(out)
     return MODELS.resolve(section, path)
 
 
@@ -35,7 +37,7 @@ def build_model(section: dict[str, Any], specs: dict[str, ModalitySpec], task: T
     """The model a ``model`` config section describes, for the data's ``specs`` and ``task``."""
     from ..registry import MODELS
 
-    resolved = resolve_model(section)
+    resolved = dict(section if isinstance(section, Resolved) else resolve_model(section))  # validated once
     name = resolved.pop("name")
     return MODELS.get(name)(specs=specs, task=task, **resolved)
 

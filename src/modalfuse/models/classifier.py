@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from ..datasets.base import ModalitySpec, TaskSpec
 from ..errors import ConfigError
 from ..registry import ENCODERS, FUSIONS, HEADS, MODELS
-from ..schema import Prob
+from ..schema import Prob, Resolved
 from .missing import drop_modalities
 
 
@@ -111,10 +111,12 @@ def merged_encoder_spec(default: dict[str, Any], override: dict[str, Any] | None
     """A modality's encoder: the shared spec with its override's keys on top, or, when the override
     names another encoder, the override alone."""
     if not override:
-        return dict(default)
+        return default
     if "name" in override and override["name"] != default.get("name"):
-        return dict(override)
-    return {**default, **override}
+        return override
+    merged = {**default, **override}
+    # two validated specs of one encoder merge into a validated one (resolve_fusion_model checked it)
+    return Resolved(merged) if isinstance(default, Resolved) and isinstance(override, Resolved) else merged
 
 
 def resolve_fusion_model(section: dict[str, Any], path: str = "model") -> dict[str, Any]:
@@ -138,7 +140,8 @@ def resolve_fusion_model(section: dict[str, Any], path: str = "model") -> dict[s
             raise ConfigError(f"config key '{path}.encoders.{m}': expected a mapping of encoder keys, found {o!r}"[:200])
         merged = ENCODERS.resolve(merged_encoder_spec(encoder, o), f"{path}.encoders.{m}")
         # keep only what differs from the shared encoder, so the saved config reads as written
-        per[m] = {k: v for k, v in merged.items() if k == "name" or encoder.get(k) != v} if merged["name"] == encoder["name"] else merged
-    return {"name": "fusion", **resolved, "encoder": encoder, "encoders": per,
-            "fusion": FUSIONS.resolve(section.get("fusion", {"name": "concat"}), f"{path}.fusion"),
-            "head": HEADS.resolve(section.get("head", {"name": "mlp"}), f"{path}.head")}
+        per[m] = (Resolved({k: v for k, v in merged.items() if k == "name" or encoder.get(k) != v})
+                  if merged["name"] == encoder["name"] else merged)
+    return Resolved(name="fusion", **resolved, encoder=encoder, encoders=per,
+                    fusion=FUSIONS.resolve(section.get("fusion", {"name": "concat"}), f"{path}.fusion"),
+                    head=HEADS.resolve(section.get("head", {"name": "mlp"}), f"{path}.head"))
