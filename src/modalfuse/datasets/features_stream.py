@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..readers.feature_files import Columns, Source, arrow_columns, find_source, iter_arrow, open_arrow
+from ..readers.feature_files import Columns, Source, arrow_columns, find_source, iter_arrow, iter_files, open_arrow
 from .base import Batch, DataBundle, TaskSpec
-from .features_table import SPLIT_NAMES, FeaturesParams, arrow_schema_info, make_labels, masks_of, modality_specs
+from .features_table import (SPLIT_NAMES, FeaturesParams, arrow_schema_info, check_class_range, make_labels, masks_of,
+                             modality_specs)
 from .yt8m import FILES_PER_RANK
 
 READ_ROWS = 2048  # rows per record batch read: a few MB of features, whatever the file's row groups
@@ -35,7 +36,13 @@ def _split_name(value: Any) -> str:
 
 
 def _split_filter(batch: Any, column: str, split: str) -> np.ndarray:
-    return np.flatnonzero(np.asarray([_split_name(v) for v in batch.column(column).to_pylist()]) == split)
+    """Rows of a record batch whose split column names ``split`` (any of its spellings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    spellings = pa.array([k for k, v in SPLIT_NAMES.items() if v == split])
+    found = pc.is_in(pc.utf8_lower(pc.cast(batch.column(column), pa.string())), value_set=spellings)
+    return np.flatnonzero(found.to_numpy(zero_copy_only=False))
 
 
 class FeatureStream:
@@ -57,6 +64,7 @@ class FeatureStream:
         self.p = p
         self.modalities = modalities
         self.num_records = num_records
+        self._read: dict[Path, list[str]] = {}  # the columns read from each file
 
     def __len__(self) -> int:
         return self.num_records
@@ -67,6 +75,8 @@ class FeatureStream:
         return len(self.files) >= (world_size if self.p.shard_by == "file" else FILES_PER_RANK * world_size)
 
     def _columns(self, path: Path) -> list[str]:
+        if path in self._read:
+            return self._read[path]
         names = self.p.names()
         schema, _ = open_arrow(path)
         wanted = [*self.modalities, names.label]
@@ -75,33 +85,45 @@ class FeatureStream:
             from ..errors import DataError
 
             raise DataError(f"{path}: column '{missing[0]}' is missing (columns: {', '.join(schema.names)})")
-        return wanted + [c for c in (names.id, names.split) if c in schema.names]
+        self._read[path] = wanted + [c for c in (names.id, names.split) if c in schema.names]
+        return self._read[path]
 
     def chunks(self, order: list[Path], rank: int, world_size: int) -> Iterator[dict[str, Any]]:
         """This rank's rows, one record batch at a time: ``{"features", "masks", "label", "ids"}`` arrays."""
         if self.by_file(world_size):
             order, rank, world_size = order[rank::world_size], 0, 1
         seen = 0  # position in the split's global row order: decides each row's rank
-        names = self.p.names()
-        for path in order:
-            start = 0
-            for batch in iter_arrow(path, self._columns(path), READ_ROWS):
+        columns = {tuple(self._columns(p)) for p in order}
+        groups = [order] if len(columns) == 1 else [[p] for p in order]  # one scan when the files agree
+        start, last = 0, None
+        for paths in groups:
+            for path, batch in iter_files(paths, self._columns(paths[0]), READ_ROWS):
+                start = 0 if path != last else start
+                last = path
                 rows = (np.arange(batch.num_rows) if path in self.split_of
-                        else _split_filter(batch, names.split, self.split))
+                        else _split_filter(batch, self.p.split, self.split))
                 first = (rank - seen) % world_size
                 seen += len(rows)
                 rows = rows[first::world_size]
                 if len(rows):
-                    yield self._convert(batch.take(rows), path, start + rows)
+                    yield self._convert(batch.take(rows) if len(rows) < batch.num_rows else batch, path, start + rows)
                 start += batch.num_rows
 
     def _convert(self, batch: Any, path: Path, file_rows: np.ndarray) -> dict[str, Any]:
-        cols = arrow_columns(batch, self.modalities, self.p.names(),
-                             lambda r, c: f"{path}: column '{c}', row {int(file_rows[r])}", self.p.seq_len)
-        cols.spans = [(str(path), len(cols))]
-        labels, _ = make_labels(cols, self.p, {})
+        def where(r: int, c: str) -> str:
+            return f"{path}: column '{c}', row {int(file_rows[r])}"
+
+        # no copy of the features: batches are gathered from them (a copy) before they leave
+        cols = arrow_columns(batch, self.modalities, self.p.names(), where, self.p.seq_len, copy=False)
         ids = cols.ids.tolist() if cols.ids is not None else [f"{path.name}:{int(r)}" for r in file_rows]
-        return {"features": cols.modalities, "masks": masks_of(cols), "label": labels, "ids": ids}
+        out = {"features": cols.modalities, "masks": masks_of(cols), "ids": ids}
+        if self.p.task == "multilabel" and cols.label_offsets is not None:
+            # kept as lists of classes until a batch is made: a dense row is 4 * C bytes, often more than the features
+            row_of = np.repeat(np.arange(len(ids)), np.diff(cols.label_offsets))
+            check_class_range(cols.label, int(self.p.num_classes or 0), lambda r: where(r, self.p.label), row_of)
+            return {**out, "label": cols.label, "label_offsets": cols.label_offsets}
+        cols.spans = [(str(path), len(cols))]
+        return {**out, "label": make_labels(cols, self.p, {})[0]}
 
     def iter_batches(self, batch_size: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0,
                      world_size: int = 1, drop_last: bool = False) -> Iterator[Batch]:
@@ -109,6 +131,7 @@ class FeatureStream:
         rng = np.random.default_rng([seed, epoch])
         order = [self.files[i] for i in rng.permutation(len(self.files))] if shuffle else list(self.files)
         block = max(self.p.shuffle_buffer if shuffle else batch_size, batch_size)
+        classes = int(self.p.num_classes or 0)
         pending: list[dict[str, Any]] = []
         size = 0
         for chunk in self.chunks(order, rank, world_size):
@@ -118,36 +141,51 @@ class FeatureStream:
                 rows = _concat(pending)
                 idx = rng.permutation(size) if shuffle else np.arange(size)
                 cut = size - size % batch_size
-                yield from _batches(rows, idx[:cut], batch_size)
+                yield from _batches(rows, idx[:cut], batch_size, classes)
                 pending, size = ([_take(rows, idx[cut:])] if size > cut else []), size - cut  # carried over
         if size:
             rows = _concat(pending)
             idx = rng.permutation(size) if shuffle else np.arange(size)
             if drop_last:
                 idx = idx[: size - size % batch_size]
-            yield from _batches(rows, idx, batch_size)
+            yield from _batches(rows, idx, batch_size, classes)
 
 
 def _take(rows: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
-    return {"features": {m: x[idx] for m, x in rows["features"].items()},
-            "masks": {m: k[idx] for m, k in rows["masks"].items()},
-            "label": rows["label"][idx], "ids": [rows["ids"][i] for i in idx.tolist()]}
+    out = {"features": {m: x[idx] for m, x in rows["features"].items()},
+           "masks": {m: k[idx] for m, k in rows["masks"].items()}, "ids": [rows["ids"][i] for i in idx.tolist()]}
+    if "label_offsets" not in rows:
+        return {**out, "label": rows["label"][idx]}
+    offsets = rows["label_offsets"]
+    counts = np.diff(offsets)[idx]
+    new = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    src = np.repeat(offsets[idx] - new[:-1], counts) + np.arange(new[-1])
+    return {**out, "label": rows["label"][src], "label_offsets": new}
 
 
 def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
     if len(parts) == 1:
         return parts[0]
-    return {"features": {m: np.concatenate([p["features"][m] for p in parts]) for m in parts[0]["features"]},
-            "masks": {m: np.concatenate([p["masks"][m] for p in parts]) for m in parts[0]["masks"]},
-            "label": np.concatenate([p["label"] for p in parts]), "ids": [i for p in parts for i in p["ids"]]}
+    out = {"features": {m: np.concatenate([p["features"][m] for p in parts]) for m in parts[0]["features"]},
+           "masks": {m: np.concatenate([p["masks"][m] for p in parts]) for m in parts[0]["masks"]},
+           "label": np.concatenate([p["label"] for p in parts]), "ids": [i for p in parts for i in p["ids"]]}
+    if "label_offsets" in parts[0]:
+        ends = np.cumsum([p["label_offsets"][-1] for p in parts])
+        out["label_offsets"] = np.concatenate([[0], *(p["label_offsets"][1:] + e - p["label_offsets"][-1]
+                                                      for p, e in zip(parts, ends))]).astype(np.int64)
+    return out
 
 
-def _batches(rows: dict[str, Any], order: np.ndarray, batch_size: int) -> Iterator[Batch]:
+def _batches(rows: dict[str, Any], order: np.ndarray, batch_size: int, num_classes: int) -> Iterator[Batch]:
     for a in range(0, len(order), batch_size):
         part = _take(rows, order[a : a + batch_size])
+        label = part["label"]
+        if "label_offsets" in part:  # multi-hot rows [B, C], made here
+            label = np.zeros((len(part["ids"]), num_classes), np.float32)
+            label[np.repeat(np.arange(len(part["ids"])), np.diff(part["label_offsets"])), part["label"]] = 1.0
         yield {"features": {m: torch.from_numpy(x) for m, x in part["features"].items()},
                "masks": {m: torch.from_numpy(k) for m, k in part["masks"].items()},
-               "label": torch.from_numpy(part["label"]), "ids": part["ids"]}
+               "label": torch.from_numpy(label), "ids": part["ids"]}
 
 
 def scan_labels(source: Source, p: FeaturesParams) -> tuple[dict[str, int], Columns]:
@@ -183,8 +221,8 @@ def _check_streamable(source: Source, p: FeaturesParams, columns: list[str], mod
                           "sequence is not known before reading everything)")
 
 
-def build_streaming(p: FeaturesParams) -> DataBundle:
-    """The splits as ``FeatureStream``s; see the module docstring."""
+def open_streams(p: FeaturesParams) -> tuple[dict[str, FeatureStream], TaskSpec]:
+    """Every split of a streamed table (possibly empty) and the task, after the label/split scan."""
     from .features_table import _pick_modalities
 
     source = find_source(p.paths())
@@ -192,16 +230,22 @@ def build_streaming(p: FeaturesParams) -> DataBundle:
     _check_streamable(source, p, info["columns"], info["modalities"])
     modalities = _pick_modalities(p.modalities, info["modalities"], str(source.files[0]), info["columns"])
     counts, labels = scan_labels(source, p)
-    if not counts["train"] or not counts["valid"]:
-        raise ConfigError(f"config key 'data.streaming': the split column of {source.files[0]} gives {counts['train']} "
-                          f"training and {counts['valid']} validation rows; a streamed table needs both")
-    _, task = make_labels(labels, p, info["meta"])  # the task, classes and label checks over every row
+    _, task = make_labels(labels, p, info["meta"], dense=False)  # the task, classes and label checks over every row
     fixed = p.model_copy(update={"task": task.kind, "num_classes": task.num_classes if task.num_classes > 1 else None,
                                  "class_names": list(task.class_names) if task.class_names else None})
-    splits = {s: FeatureStream(source.files, source.split_of, s, fixed, modalities, n) for s, n in counts.items()}
+    return {s: FeatureStream(source.files, source.split_of, s, fixed, modalities, n) for s, n in counts.items()}, task
+
+
+def build_streaming(p: FeaturesParams) -> DataBundle:
+    """The splits as ``FeatureStream``s; see the module docstring."""
+    splits, task = open_streams(p)
+    counts = {s: len(st) for s, st in splits.items()}
+    if not counts["train"] or not counts["valid"]:
+        raise ConfigError(f"config key 'data.streaming': the split column of {p.paths()[0]} gives {counts['train']} "
+                          f"training and {counts['valid']} validation rows; a streamed table needs both")
     sample = next(splits["train"].chunks(splits["train"].files, 0, 1))
     cols = Columns(sample["features"], {m: k.sum(1) for m, k in sample["masks"].items()}, sample["label"])
     return DataBundle(splits["train"], splits["valid"], splits["test"] if counts["test"] else None,
-                      modalities=modality_specs(cols), task=TaskSpec(task.kind, task.num_classes, task.class_names),
+                      modalities=modality_specs(cols), task=task,
                       info={"source": [str(x) for x in p.paths()], "rows": counts, "splits": "split column",
                             "normalization": None, "streaming": True})

@@ -161,7 +161,8 @@ def label_kind_of(cols: Columns) -> str:
     return {"i": "int", "u": "int", "b": "int", "f": "float"}.get(cols.label.dtype.kind, "str")
 
 
-def _out_of_range(values: np.ndarray, n: int, where: Any, row_of: np.ndarray | None = None) -> None:
+def check_class_range(values: np.ndarray, n: int, where: Any, row_of: np.ndarray | None = None) -> None:
+    """A class outside ``[0, n)`` is an error naming its row (``row_of`` maps values to rows)."""
     bad = np.flatnonzero((values < 0) | (values >= n))
     if bad.size:
         row = int(bad[0] if row_of is None else row_of[bad[0]])
@@ -199,7 +200,7 @@ def _multiclass(cols: Columns, kind: str, p: FeaturesParams, meta: dict[str, Any
         raise ConfigError(f"config key 'data.task': multiclass needs one class per row; column '{p.label}' holds "
                           f"{'lists' if kind == 'intlist' else 'multi-hot rows'} (task multilabel)")
     n = p.num_classes or meta.get("num_classes") or (len(names) if names else int(y.max(initial=0)) + 1)
-    _out_of_range(y, n, where)
+    check_class_range(y, n, where)
     if n < 2:
         raise DataError(f"{where(0)}: every label is class 0; a classifier needs at least two classes "
                         f"(data.num_classes)")
@@ -208,7 +209,8 @@ def _multiclass(cols: Columns, kind: str, p: FeaturesParams, meta: dict[str, Any
     return y, TaskSpec("multiclass", int(n), tuple(names) if names else None)
 
 
-def _multilabel(cols: Columns, kind: str, p: FeaturesParams, meta: dict[str, Any], where: Any) -> tuple[np.ndarray, TaskSpec]:
+def _multilabel(cols: Columns, kind: str, p: FeaturesParams, meta: dict[str, Any], where: Any,
+                dense: bool = True) -> tuple[np.ndarray, TaskSpec]:
     names = _class_names(cols, p, meta)
     if kind == "multihot":
         y = cols.label
@@ -223,17 +225,20 @@ def _multilabel(cols: Columns, kind: str, p: FeaturesParams, meta: dict[str, Any
     values, offsets = cols.label, cols.label_offsets
     n = p.num_classes or meta.get("num_classes") or (len(names) if names else int(values.max(initial=0)) + 1)
     row_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    _out_of_range(values, n, where, row_of)
+    check_class_range(values, n, where, row_of)
+    if not dense:  # the classes as they are (lists): a dense row is 4 * C bytes
+        return values, TaskSpec("multilabel", int(n), tuple(names) if names and len(names) == n else None)
     y = np.zeros((len(offsets) - 1, n), np.float32)
     y[row_of, values] = 1.0
     return y, TaskSpec("multilabel", int(n), tuple(names) if names and len(names) == n else None)
 
 
-def make_labels(cols: Columns, p: FeaturesParams, meta: dict[str, Any]) -> tuple[np.ndarray, TaskSpec]:
+def make_labels(cols: Columns, p: FeaturesParams, meta: dict[str, Any], dense: bool = True) -> tuple[np.ndarray, TaskSpec]:
     """Training labels and the task, inferred from the label column unless ``data.task`` is set.
 
     Returns:
-        ``(labels, task)``: int64 ``[N]`` classes, float32 ``[N, C]`` multi-hot or float32 ``[N]`` scores.
+        ``(labels, task)``: int64 ``[N]`` classes, float32 ``[N, C]`` multi-hot or float32 ``[N]`` scores;
+        with ``dense=False``, list-of-int multi-labels stay lists (``cols.label`` checked, not expanded).
 
     Raises:
         DataError: a label out of range or not a class, naming the file, column and row.
@@ -247,7 +252,7 @@ def make_labels(cols: Columns, p: FeaturesParams, meta: dict[str, Any]) -> tuple
     if task == "multiclass":
         return _multiclass(cols, kind, p, meta, where)
     if task == "multilabel":
-        return _multilabel(cols, kind, p, meta, where)
+        return _multilabel(cols, kind, p, meta, where, dense)
     if kind not in ("int", "float"):
         raise ConfigError(f"config key 'data.task': regression needs a number per row; column '{p.label}' holds "
                           f"{'strings' if kind == 'str' else 'lists'}")

@@ -228,6 +228,30 @@ def iter_arrow(path: Path, columns: list[str], batch_size: int = 65536) -> Itera
         raise DataError(f"{path}: cannot read ({str(e).splitlines()[0][:120]})") from None
 
 
+def iter_files(paths: list[Path], columns: list[str], batch_size: int) -> Iterator[tuple[Path, Any]]:
+    """``(file, record batch)`` of ``columns`` from ``paths`` in order, on this thread.
+
+    Parquet files (or Arrow IPC files) go through one ``pyarrow.dataset`` scan: a dataset per file
+    costs more than reading a YouTube-8M shard's worth of rows (bench/features_read.py); IPC streams
+    and mixed formats are read file by file (``iter_arrow``).
+    """
+    formats = {file_format(p) for p in paths}
+    if len(formats) != 1 or not formats <= {"parquet", "ipc-file"}:
+        for path in paths:
+            for batch in iter_arrow(path, columns, batch_size):
+                yield path, batch
+        return
+    import pyarrow.dataset as pads
+
+    pa = require_pyarrow()
+    try:
+        data = pads.dataset([str(p) for p in paths], format="parquet" if formats == {"parquet"} else "ipc")
+        for tagged in data.scanner(columns=columns, batch_size=batch_size, use_threads=False).scan_batches():
+            yield Path(tagged.fragment.path), tagged.record_batch
+    except pa.ArrowException as e:
+        raise DataError(f"{paths[0].parent}: cannot read ({str(e).splitlines()[0][:120]})") from None
+
+
 def arrow_meta(schema: Any) -> dict[str, Any]:
     """Task hints stored in the schema: ``prepare features``' own, or a ``datasets`` ClassLabel's names."""
     meta = schema.metadata or {}
@@ -316,12 +340,14 @@ def _same_length(lengths: np.ndarray, where: Any, column: str, what: str) -> int
     return int(lengths[0])
 
 
-def arrow_modality(arr: Any, column: str, where: Any, seq_len: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+def arrow_modality(arr: Any, column: str, where: Any, seq_len: int | None,
+                   copy: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """One modality column -> ``[N, D]`` (vectors) or ``([N, T, D], lengths [N])`` (sequences).
 
     Args:
         arr: the column (an Arrow array).
         seq_len: ``T`` for sequences (longer ones are cut to their first ``T`` steps); None: the longest.
+        copy: vectors as a writable copy (False: a read-only view of Arrow's buffer where it can be).
     """
     null = _first_null(arr)
     if null is not None:
@@ -330,8 +356,8 @@ def arrow_modality(arr: Any, column: str, where: Any, seq_len: int | None) -> tu
     lengths, values = _flat_lengths(arr)
     if kind == "vector":
         dim = _same_length(lengths, where, column, "vector")
-        # a copy: Arrow's buffers are read-only, and normalisation scales in place
-        x = np.array(values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(arr), dim)
+        # a copy by default: Arrow's buffers are read-only, and normalisation scales in place
+        x = np.array(values.to_numpy(zero_copy_only=False), dtype=np.float32, copy=copy or None).reshape(len(arr), dim)
         _check_finite(x, where, column)
         return x, None
     if kind != "sequence":
@@ -398,12 +424,12 @@ def _column(batch: Any, name: str) -> Any:
 
 
 def arrow_columns(batch: Any, modalities: list[str], names: ColumnNames, where: Any,
-                  seq_len: int | None) -> Columns:
+                  seq_len: int | None, copy: bool = True) -> Columns:
     """One Arrow table or record batch -> ``Columns`` (``where(row, column)`` names a row)."""
     present = set(batch.schema.names)
     feats, lengths = {}, {}
     for m in modalities:
-        x, n = arrow_modality(_column(batch, m), m, where, seq_len)
+        x, n = arrow_modality(_column(batch, m), m, where, seq_len, copy)
         feats[m] = x
         if n is not None:
             lengths[m] = n
