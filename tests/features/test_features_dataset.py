@@ -163,3 +163,14 @@ def test_cli_reports_a_bad_table_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "bad.parquet: column 'image', row 7" in err and "Traceback" not in err
+
+
+def test_a_datasets_classlabel_names_the_classes(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    t = arrow_table(arrays())
+    hf = {"info": {"features": {"label": {"names": ["neg", "neu", "pos"], "_type": "ClassLabel"}}}}
+    pq.write_table(t.replace_schema_metadata({b"huggingface": json.dumps(hf)}), tmp_path / "t.parquet")
+    assert _bundle(tmp_path / "t.parquet").task.class_names == ("neg", "neu", "pos")
