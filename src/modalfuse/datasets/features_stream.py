@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..readers.feature_files import Columns, Source, arrow_columns, find_source, iter_arrow, iter_files, open_arrow
+from ..readers.feature_files import (Columns, Source, arrow_columns, concat_columns, find_source, iter_arrow, iter_files,
+                                     open_arrow)
 from .base import Batch, DataBundle, TaskSpec
 from .features_table import (SPLIT_NAMES, FeaturesParams, arrow_schema_info, check_class_range, make_labels, masks_of,
                              modality_specs)
@@ -195,14 +196,16 @@ def scan_labels(source: Source, p: FeaturesParams) -> tuple[dict[str, int], Colu
     labels: list[Columns] = []
     for path in source.files:
         columns = [names.label] + ([] if path in source.split_of else [names.split])
+        start = 0
         for batch in iter_arrow(path, columns, 65536):
             for s in counts:
-                counts[s] += (batch.num_rows if _split_name(source.split_of[path]) == s else 0) if path in source.split_of else len(
-                    _split_filter(batch, names.split, s))
-            labels.append(arrow_columns(batch, [], names, lambda r, c, path=path: f"{path}: column '{c}', row {r}",
-                                        None))
-    from ..readers.feature_files import concat_columns
-
+                if path in source.split_of:  # a DatasetDict folder: the file's folder is its split
+                    counts[s] += batch.num_rows if _split_name(source.split_of[path]) == s else 0
+                else:
+                    counts[s] += len(_split_filter(batch, names.split, s))
+            labels.append(arrow_columns(batch, [], names,
+                                        lambda r, c, path=path, start=start: f"{path}: column '{c}', row {start + r}", None))
+            start += batch.num_rows
     return counts, concat_columns(labels)
 
 
