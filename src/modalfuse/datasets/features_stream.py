@@ -22,14 +22,14 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..readers.feature_files import (Columns, Source, arrow_columns, concat_columns, find_source, iter_arrow, iter_files,
+from ..readers.feature_files import (Columns, Source, arrow_columns, arrow_label, concat_columns, find_source, iter_arrow, iter_files,
                                      open_arrow)
 from .base import Batch, DataBundle, TaskSpec
 from .features_table import (SPLIT_NAMES, FeaturesParams, arrow_schema_info, check_class_range, make_labels, masks_of,
                              modality_specs)
 from .yt8m import FILES_PER_RANK
 
-READ_ROWS = 2048  # rows per record batch read: a few MB of features, whatever the file's row groups
+READ_ROWS = 512  # rows per record batch read: a few MB of features, whatever the files' sizes
 
 
 def _split_name(value: Any) -> str:
@@ -203,8 +203,11 @@ def scan_labels(source: Source, p: FeaturesParams) -> tuple[dict[str, int], Colu
                     counts[s] += batch.num_rows if _split_name(source.split_of[path]) == s else 0
                 else:
                     counts[s] += len(_split_filter(batch, names.split, s))
-            labels.append(arrow_columns(batch, [], names,
-                                        lambda r, c, path=path, start=start: f"{path}: column '{c}', row {start + r}", None))
+            # the label column alone (not the split strings: a Python string per row would be the scan's
+            # largest cost in memory)
+            label, offsets = arrow_label(batch.column(names.label), names.label,
+                                         lambda r, c, path=path, start=start: f"{path}: column '{c}', row {start + r}")
+            labels.append(Columns({}, {}, label, offsets, spans=[(str(path), batch.num_rows)]))
             start += batch.num_rows
     return counts, concat_columns(labels)
 

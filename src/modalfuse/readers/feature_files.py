@@ -246,7 +246,13 @@ def iter_files(paths: list[Path], columns: list[str], batch_size: int) -> Iterat
     pa = require_pyarrow()
     try:
         data = pads.dataset([str(p) for p in paths], format="parquet" if formats == {"parquet"} else "ipc")
-        for tagged in data.scanner(columns=columns, batch_size=batch_size, use_threads=False).scan_batches():
+        # No read-ahead and no pre-buffering of whole row groups: memory then holds about one record
+        # batch whatever the files' sizes (bench/features_read.py measured the peak growing with the
+        # files otherwise); reading stays on this thread, which is as fast on a busy machine.
+        options = pads.ParquetFragmentScanOptions(pre_buffer=False) if formats == {"parquet"} else None
+        scanner = data.scanner(columns=columns, batch_size=batch_size, use_threads=False, batch_readahead=0,
+                               fragment_readahead=0, fragment_scan_options=options)
+        for tagged in scanner.scan_batches():
             yield Path(tagged.fragment.path), tagged.record_batch
     except pa.ArrowException as e:
         raise DataError(f"{paths[0].parent}: cannot read ({str(e).splitlines()[0][:120]})") from None
