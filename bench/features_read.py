@@ -16,8 +16,8 @@ streaming a generated table ten times the size of the shards.
    row, split column) is generated at 1x and at ``--scale``x the shards' rows, in 100 files each
    (so a file at 10x is 10x larger); each is streamed for one epoch in a fresh child process, which
    reports the peak RSS of the epoch itself (``VmHWM`` after resetting it through
-   ``/proc/self/clear_refs`` once the stream is built; Linux), beside the process's peak
-   (``ru_maxrss``, which imports may set). The generated files are deleted afterwards.
+   ``/proc/self/clear_refs`` once the stream is built; Linux) and the peak while opening the stream
+   (imports, the label scan). The generated files are deleted afterwards.
 
 Targets: Parquet >= 5x the TFRecord reader's epoch throughput; peak RSS at 10x <= 1.2x that at 1x.
 Ratios are medians of each repeat's ratio (the readers run back to back), steadier than ratios of
@@ -32,7 +32,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -189,12 +188,15 @@ def _status_mib(key: str) -> float:
 
 def _rss_worker(conn, folder: str) -> None:
     """Child: build the stream (imports, the label scan), then reset the peak (``clear_refs`` 5) and
-    stream one epoch; reply the process's peak, the resident size before the epoch and the epoch's peak."""
+    stream one epoch; reply (rows, seconds, peak before the epoch, RSS before it, the epoch's peak).
+
+    ``VmHWM`` is this process's own peak; ``ru_maxrss`` is not used: Linux carries it over ``exec``
+    from the forking parent, so a spawned child would report the parent's peak."""
     ds = _data("parquet", folder)
-    before = _status_mib("VmRSS")
+    setup_peak, before = _status_mib("VmHWM"), _status_mib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS: the next peak is the epoch's own
     n, s = _epoch(ds, 1)
-    conn.send((n, s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, before, _status_mib("VmHWM")))
+    conn.send((n, s, setup_peak, before, _status_mib("VmHWM")))
 
 
 def peak_rss(folder: Path) -> tuple[int, float, float, float, float]:
@@ -234,17 +236,18 @@ def main() -> int:
         for scale in (1, args.scale):
             folder = tmp / f"gen{scale}"
             size = generate(folder, rows * scale)
-            n, s, rss, before, epoch_peak = peak_rss(folder)
-            memory[scale] = {"rows": n, "bytes": size, "seconds": s, "process_peak_rss_mib": rss,
+            n, s, setup_peak, before, epoch_peak = peak_rss(folder)
+            memory[scale] = {"rows": n, "bytes": size, "seconds": s, "setup_peak_rss_mib": setup_peak,
                              "rss_before_epoch_mib": before, "epoch_peak_rss_mib": epoch_peak}
-            print(f"{scale}x: {size / 1e6:.0f} MB, {n} training rows streamed in {s:.1f} s; peak RSS of the process "
-                  f"{rss:.0f} MiB, before the epoch {before:.0f} MiB, during the epoch {epoch_peak:.0f} MiB", flush=True)
+            print(f"{scale}x: {size / 1e6:.0f} MB, {n} training rows streamed in {s:.1f} s; peak RSS while opening the "
+                  f"stream {setup_peak:.0f} MiB, before the epoch {before:.0f} MiB, during the epoch {epoch_peak:.0f} MiB",
+                  flush=True)
             shutil.rmtree(folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ratio = speed["parquet_over_tfrecord"]
     arrow_ratio = speed["arrow_over_tfrecord"]
-    # the epoch's own peak: the process's peak may be set before it (imports), which would hide growth
+    # the epoch's own peak: the opening's peak (imports) could otherwise hide growth
     rss_ratio = memory[args.scale]["epoch_peak_rss_mib"] / memory[1]["epoch_peak_rss_mib"]
     print(f"reading alone, examples/s: Parquet {speed['parquet_read']:,.0f}, Arrow IPC {speed['arrow_read']:,.0f}, "
           f"TFRecord reader {speed['tfrecord_read']:,.0f} (paired ratios: Parquet "
