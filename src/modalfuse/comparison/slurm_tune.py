@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import apply_overrides, build_config
+from ..config import apply_overrides
 from ..errors import UserError
 from ..metrics import DEFAULT_MONITOR, direction
 from ..training.runfolder import RunFolder
@@ -95,7 +95,7 @@ def tune_on_slurm(p: Plan, folder: Path, first: dict[str, RunSpec], trials: int,
     state = load_state(folder)
     studies = {}
     for label, spec in first.items():
-        monitor = build_config(spec.raw).train.monitor or DEFAULT_MONITOR.get(_task_kind(spec.raw), "accuracy")
+        monitor = spec.config.train.monitor or DEFAULT_MONITOR.get(_task_kind(spec.config), "accuracy")
         studies[label] = (monitor, open_study(f"{p.name}-{label}", storage, direction(monitor)))
     shown: dict[str, int] = {}
     failed_before: dict[str, int] = {}  # FAIL trials found when this command started

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from ..config import apply_overrides, build_config
+from ..config import Config, apply_overrides, build_config
 from ..errors import ConfigError, UserError, missing_extra
 from ..metrics import DEFAULT_MONITOR, direction
 from ..training.runfolder import RunFolder, atomic_write_text, write_json
@@ -133,7 +133,7 @@ def _study(label: str, p: Plan, raw: dict[str, Any], space: dict[str, Any], tria
     optuna = _optuna()
     torch.set_num_threads(1)
     cfg = build_config(raw)
-    monitor = cfg.train.monitor or DEFAULT_MONITOR.get(_task_kind(raw), "accuracy")
+    monitor = cfg.train.monitor or DEFAULT_MONITOR.get(_task_kind(cfg), "accuracy")
     study = open_study(f"{p.name}-{label}", storage, direction(monitor))
     done = lambda: len([t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE])  # noqa: E731
     if done() < trials:
@@ -152,10 +152,11 @@ def study_summary(label: str, monitor: str, study: Any) -> dict[str, Any]:
             "params": best.user_attrs.get("values", {}), "trial": best.number}}
 
 
-def _task_kind(raw: dict[str, Any]) -> str:
+def _task_kind(cfg: Config) -> str:
+    """The task kind of a validated config's data (built once to see it)."""
     from ..datasets import build_data
 
-    return build_data(build_config(raw).data).task.kind
+    return build_data(cfg.data).task.kind
 
 
 def tune_plan(p: Plan, folder: Path, *, trials: int, overrides: list[str], storage: str | None = None,
