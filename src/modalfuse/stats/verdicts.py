@@ -56,9 +56,10 @@ class Comparison:
         """The verdict as a reader should take it: an ``indistinguishable`` carries its MDE."""
         if self.verdict != "indistinguishable":
             return self.verdict
-        if self.note:
-            return f"indistinguishable ({self.note})"
-        return f"indistinguishable (could detect ≥ {self.mde:.3g})" if math.isfinite(self.mde) else self.verdict
+        parts = [self.note] if self.note else []
+        if math.isfinite(self.mde):
+            parts.append(f"could detect ≥ {self.mde:.3g}")
+        return f"indistinguishable ({'; '.join(parts)})" if parts else self.verdict
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
