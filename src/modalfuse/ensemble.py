@@ -73,10 +73,10 @@ def build_ensemble_run(paths: list[str], *, out: str | None = None, labels: list
     from . import plugins
     from .config import build_config
     from .datasets import build_data
-    from .models import build_model, count_parameters
+    from .models import build_model
     from .training.loop import final_predictions, save_final_predictions, split_metrics
-    from .training.run import _new_folder, read_checkpoint
-    from .training.runfolder import RunFolder
+    from .training.run import _new_folder, data_info, read_checkpoint
+    from .training.runfolder import ComparisonFolder, RunFolder
 
     folders = member_folders(paths, labels)
     read = [(f, *read_checkpoint(f)) for f in folders]
@@ -84,17 +84,12 @@ def build_ensemble_run(paths: list[str], *, out: str | None = None, labels: list
     data = build_data(cfg.data)
     model = build_model(cfg.model, data.modalities, data.task)
     model.load_state_dict({f"members.{i}.{k}": v for i, (_, _, ck) in enumerate(read) for k, v in ck["model"].items()})
-    root = Path(paths[0]) if len(paths) == 1 and (Path(paths[0]) / "compare.json").is_file() else folders[0].parent
+    root = Path(paths[0]) if len(paths) == 1 and ComparisonFolder.holds(paths[0]) else folders[0].parent
     run = RunFolder(_new_folder(out, root, "ensemble"))
     with run.lock():
         run.write_config(cfg.to_dict())
         plugins.record_run(run.path, cfg.to_dict())
-        run.write_data_info({
-            "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in data.modalities.items()},
-            "task": {"kind": data.task.kind, "num_classes": data.task.num_classes,
-                     "class_names": list(data.task.class_names) if data.task.class_names else None},
-            "parameters": count_parameters(model), "info": data.info,
-        })
+        run.write_data_info(data_info(data, model))
         run.save_checkpoint("best", {"model": model.state_dict(), "config": cfg.to_dict(), "epoch": None})
         preds = final_predictions(model, data, cfg, device=torch.device("cpu"))
         results = {split: split_metrics(data.task, pred, cfg) for split, pred in preds.items()}

@@ -205,14 +205,20 @@ def _start_folder(run: RunFolder, cfg: Config, data: DataBundle, model: torch.nn
         run.clean_stale_temporaries()
     if not resumed or overrides:  # a resumed folder's config records the new settings
         run.write_config(cfg.to_dict())
-    run.write_data_info({
+    run.write_data_info(data_info(data, model))
+    if not resumed:
+        plugins.record_run(run.path, cfg.to_dict())  # plugins.json: what evaluate/predict/... must import
+
+
+def data_info(data: DataBundle, model: torch.nn.Module) -> dict[str, Any]:
+    """What ``data.json`` records: the modalities' sizes, the task, the parameter count, the data's info
+    (``RunFolder.read_specs`` reads the first two back)."""
+    return {
         "modalities": {m: {"dim": s.dim, "seq_len": s.seq_len} for m, s in data.modalities.items()},
         "task": {"kind": data.task.kind, "num_classes": data.task.num_classes,
                  "class_names": list(data.task.class_names) if data.task.class_names else None},
         "parameters": count_parameters(model), "info": data.info,
-    })
-    if not resumed:
-        plugins.record_run(run.path, cfg.to_dict())  # plugins.json: what evaluate/predict/... must import
+    }
 
 
 def _new_folder(run_dir: str | Path | None, out: str | Path, name: str) -> Path:
