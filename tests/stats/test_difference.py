@@ -134,6 +134,8 @@ def test_compare_predictions_rejects_a_misaligned_seed_in_one_line() -> None:
     y = np.array([0, 1, 2, 1])
     with pytest.raises(UserError, match=r"predictions\['b'\]\[1\]: 3 predictions, expected 4"):
         compare_predictions({"a": [y], "b": [y, y[:3]]}, y, metric="accuracy")
+    with pytest.raises(UserError, match="metric 'nope': not a metric with an interval; known: accuracy"):
+        compare_predictions({"a": [y]}, y, metric="nope")
 
 
 def test_the_compare_predictions_example_in_docs_api_runs(capsys: pytest.CaptureFixture[str]) -> None:

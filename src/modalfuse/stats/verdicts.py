@@ -161,6 +161,7 @@ def model_scores(per_model: dict[str, list[dict[str, Any]]], n_examples: int, *,
 # Predictions a user brings
 # ---------------------------------------------------------------------------------------------
 
+MULTICLASS_METRICS = ("accuracy", "f1_weighted", "f1_macro")
 REGRESSION_METRICS = ("mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc5", "acc7", "acc3_band")
 MULTILABEL_METRICS = ("gap", "hit_at_1", "perr", "f1_micro")
 
@@ -217,6 +218,9 @@ def compare_predictions(predictions: dict[str, list[Any]], labels: Any, *, metri
     from ..errors import UserError
 
     y = np.asarray(labels)
+    if metric not in (*MULTICLASS_METRICS, *REGRESSION_METRICS, *MULTILABEL_METRICS):
+        raise UserError(f"metric {metric!r}: not a metric with an interval; known: "
+                        f"{', '.join((*MULTICLASS_METRICS, *REGRESSION_METRICS, *MULTILABEL_METRICS))}")
     kind = "regression" if metric in REGRESSION_METRICS else "multilabel" if metric in MULTILABEL_METRICS else "multiclass"
     if not predictions:
         raise UserError("predictions: expected at least one model, got none")
