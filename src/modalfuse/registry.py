@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from .errors import ConfigError, closest
-from .schema import Resolved, signature_schema, validate
+from .schema import Resolved, signature_schema, validate_params
 
 T = TypeVar("T")
 
@@ -82,7 +82,10 @@ class Registry(Generic[T]):
         if name not in self._items:
             raise ConfigError(f"config key '{path}.name': unknown {self.kind} '{name}'{closest(str(name), self._items)}; "
                               f"known: {', '.join(self.names())}")
-        return Resolved(name=name, **validate(self.schema(name), {k: v for k, v in spec.items() if k != "name"}, path))
+        params = validate_params(self.schema(name), {k: v for k, v in spec.items() if k != "name"}, path)
+        resolved = Resolved(name=name, **params.model_dump(mode="json"))
+        resolved.params = params  # the typed, validated object behind the keys
+        return resolved
 
     def build(self, spec: dict[str, Any], path: str, **data: Any) -> Any:
         """Construct a spec with the data's arguments (validated here unless it is ``Resolved``

@@ -11,6 +11,7 @@ checks a config mapping against it and names the full key path in every error
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
@@ -50,10 +51,20 @@ def describe(value: Any, limit: int = 60) -> str:
 
 class Resolved(dict):
     """A config section or part that was validated (every default filled in): builders use it as it
-    is and never validate it again. Its items are the plain JSON values a config file holds; a
-    dataset section also keeps its typed ``params`` object (the registered ``params`` class)."""
+    is and never validate it again. Its items are the plain JSON values a config file holds;
+    ``params`` is the typed object they were validated into (the part's registered schema:
+    ``Registry.schema``), for a dataset section and for every encoder, fusion and head."""
 
     params: BaseModel | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Schemas made from a constructor's signature are classes built at run time, which pickle
+        # cannot name: a Resolved sent to a worker process (compare --jobs) keeps its keys, and its
+        # params only when their class can be imported there.
+        cls = type(self.params)
+        module = sys.modules.get(cls.__module__)
+        keep = self.params is not None and getattr(module, cls.__qualname__, None) is cls
+        return Resolved, (dict(self),), {"params": self.params} if keep else None
 
 
 # YAML writes a Resolved section as the mapping it is (yaml.safe_dump knows only exact dicts).
@@ -66,12 +77,21 @@ def validate(schema: type[BaseModel], body: Any, path: str) -> dict[str, Any]:
     Raises:
         ConfigError: naming the full key path, what was expected and what was found.
     """
+    return validate_params(schema, body, path).model_dump(mode="json")
+
+
+def validate_params(schema: type[BaseModel], body: Any, path: str) -> BaseModel:
+    """``body`` checked against ``schema``: the typed params object (``validate`` gives its keys).
+
+    Raises:
+        ConfigError: naming the full key path, what was expected and what was found.
+    """
     if body is None:
         body = {}
     if not isinstance(body, dict):
         raise ConfigError(f"config key '{path}': expected a mapping, found {describe(body)}")
     try:
-        return schema.model_validate(body).model_dump(mode="json")
+        return schema.model_validate(body)
     except ValidationError as e:
         err = e.errors()[0]
         loc = [str(p) for p in err["loc"]]
