@@ -70,7 +70,9 @@ def arrow_schema_info(source: Source, names: ColumnNames) -> dict[str, Any]:
     if names.label not in schema.names:
         raise DataError(f"{source.files[0]}: the label column '{names.label}' is missing "
                         f"(columns: {', '.join(schema.names)})")
-    return {"modalities": mods, "label": label_kind(schema.field(names.label).type), "meta": arrow_meta(schema),
+    # the file's own hints over the folder's _common_metadata
+    return {"modalities": mods, "label": label_kind(schema.field(names.label).type),
+            "meta": {**source.meta, **arrow_meta(schema)},
             "columns": list(schema.names)}
 
 

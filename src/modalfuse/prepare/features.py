@@ -15,6 +15,13 @@ preset on the same records gives the same metrics from either format (tests/feat
 
 Each file is written under a temporary name and renamed when complete; finished files are kept on a
 re-run (an interrupted conversion resumes).
+
+How the files are written is chosen for read speed (bench/features_read.py measured each choice):
+feature columns (lists) are stored plain, without dictionary encoding or compression (the
+features are floats with hardly a repeated value: Snappy saved 0.1 % of their bytes and dictionary
+pages grew the files by a quarter, both at a cost on every read), and the YouTube-8M class names
+(64 KB) go once into the folder's ``_common_metadata`` (the Parquet convention for a dataset's
+schema) instead of every file's footer, which the reader parses again for each file every epoch.
 """
 
 from __future__ import annotations
@@ -26,16 +33,30 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..readers.feature_files import META_KEY, require_pyarrow
+from ..readers.feature_files import COMMON_METADATA, META_KEY, require_pyarrow
 from ..training.runfolder import atomic_write
 
 SOURCES = ("yt8m", "mosi-words")
 
 
 def _write(path: Path, table: Any) -> None:
+    """``table`` as Parquet: list (feature) columns plain, the others dictionary-encoded and Snappy."""
     import pyarrow.parquet as pq
 
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    from ..readers.feature_files import column_kind
+
+    plain = {f.name for f in table.schema if column_kind(f.type)}
+    rest = [c for c in table.column_names if c not in plain]
+    compression = {c: "none" if c in plain else "snappy" for c in table.column_names}
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=rest, compression=compression))
+
+
+def _write_common_metadata(folder: Path, first: Path, meta: dict[str, Any]) -> None:
+    """``folder/_common_metadata``: the files' schema with ``meta`` (what every file would repeat)."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(first).with_metadata({META_KEY: json.dumps(meta)})
+    atomic_write(folder / COMMON_METADATA, lambda tmp: pq.write_metadata(schema, tmp))
 
 
 def _vectors(x: np.ndarray) -> Any:
@@ -43,8 +64,13 @@ def _vectors(x: np.ndarray) -> Any:
     return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(x, np.float32).reshape(-1)), x.shape[1])
 
 
+def yt8m_meta(path: str, num_classes: int) -> dict[str, Any]:
+    """The task hints each file carries (the class names go to ``_common_metadata``)."""
+    return {"num_classes": num_classes, "task": "multilabel", "source": f"modalfuse prepare features yt8m: {path}"}
+
+
 def yt8m_table(path: str, split: str, features: dict[str, int], groups: dict[str, list[str]],
-               num_classes: int, class_names: list[str] | None) -> Any:
+               num_classes: int) -> Any:
     """One TFRecord shard as an Arrow table (see the module docstring)."""
     from ..readers.yt8m import read_video_shard
 
@@ -56,14 +82,12 @@ def yt8m_table(path: str, split: str, features: dict[str, int], groups: dict[str
     cols["label"] = pa.ListArray.from_arrays(pa.array(batch.label_offsets.astype(np.int32)),
                                              pa.array(batch.label_values.astype(np.int64)))
     cols["split"] = pa.array([split] * len(batch))
-    meta = {"num_classes": num_classes, "task": "multilabel", "source": f"modalfuse prepare features yt8m: {path}"}
-    if class_names:
-        meta["class_names"] = class_names
-    return pa.table(cols).replace_schema_metadata({META_KEY: json.dumps(meta)})
+    return pa.table(cols).replace_schema_metadata({META_KEY: json.dumps(yt8m_meta(path, num_classes))})
 
 
 def prepare_yt8m(out: Path, splits: dict[str, list[str] | str]) -> dict[str, Any]:
-    """Every shard of ``splits`` (``{"train": files or "bundled", ...}``) as ``out/<stem>.parquet``."""
+    """Every shard of ``splits`` (``{"train": files or "bundled", ...}``) as ``out/<stem>.parquet``, and
+    ``out/_common_metadata`` with the class names."""
     from ..datasets.yt8m import _detect_features, _files, _modalities
     from ..readers.vocabulary import load_bundled_vocabulary
 
@@ -82,8 +106,12 @@ def prepare_yt8m(out: Path, splits: dict[str, list[str] | str]) -> dict[str, Any
             if target.is_file():
                 skipped += 1
                 continue
-            _write(target, yt8m_table(path, split, features, groups, 3862, list(names) if len(names) == 3862 else None))
+            _write(target, yt8m_table(path, split, features, groups, 3862))
             written += 1
+    first = out / (Path(files["train"][0]).name.removesuffix(".tfrecord") + ".parquet")
+    common = {**yt8m_meta(str(Path(files["train"][0]).parent), 3862),
+              **({"class_names": list(names)} if len(names) == 3862 else {})}
+    _write_common_metadata(out, first, common)
     return {"out": str(out), "written": written, "kept": skipped, "modalities": {m: sum(features[f] for f in fs)
                                                                                   for m, fs in groups.items()}}
 

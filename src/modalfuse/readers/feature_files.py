@@ -30,6 +30,8 @@ from .hdf5 import HDF5_SIGNATURE, open_hdf5
 ARROW_SUFFIXES = (".parquet", ".arrow", ".feather", ".ipc")
 LENGTHS_SUFFIX = "_lengths"
 META_KEY = b"modalfuse"  # Arrow schema metadata written by `prepare features`: task, classes
+# A folder's shared schema and metadata (the Parquet convention): task hints written once, not per file
+COMMON_METADATA = "_common_metadata"
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def find_source(paths: list[str]) -> Source:
     out = Source(sources[0].format, [f for s in sources for f in s.files])
     for s in sources:
         out.split_of.update(s.split_of)
+        out.meta = {**s.meta, **out.meta}  # the first path's hints win
     if out.format == "numpy" and len(out.files) > 1 and any(f.suffix == ".npz" for f in out.files):
         raise DataError(f"{paths[0]}: give one .npz file or one folder of .npy files")
     return out
@@ -170,7 +173,8 @@ def _folder_source(path: Path) -> Source:
         return Source("arrow", files, split_of)
     arrow = _arrow_files(path)
     if arrow:
-        return Source("arrow", arrow)
+        common = path / COMMON_METADATA
+        return Source("arrow", arrow, meta=arrow_meta(open_arrow(common)[0]) if common.is_file() else {})
     npy = sorted(path.glob("*.npy"))
     if npy:
         return Source("numpy", npy)
@@ -193,7 +197,7 @@ def open_arrow(path: Path) -> tuple[Any, int]:
     pa = require_pyarrow()
     fmt = file_format(path)
     try:
-        if fmt == "parquet":
+        if fmt == "parquet" or path.name == COMMON_METADATA:
             import pyarrow.parquet as pq
 
             f = pq.ParquetFile(path)
