@@ -70,9 +70,10 @@ def _resume_config(folder: Path, config: str | Path | dict[str, Any] | None,
                         f"results); only {', '.join(RESUME_SETTINGS)} can")
     cfg = build_config(apply_overrides(raw, overrides))
     if config is not None:  # the config named on the command line must be the run's own
-        given = (config.to_dict() if isinstance(config, Config) else config if isinstance(config, dict)
-                 else load_yaml(resolve_config_path(config)))
-        diff = config_difference(build_config(raw).to_dict(), build_config(given).to_dict())
+        given = (config if isinstance(config, Config) else
+                 build_config(config if isinstance(config, dict) else load_yaml(resolve_config_path(config))))
+        # the overrides change only result-neutral keys, which the difference ignores: cfg is the run's
+        diff = config_difference(cfg.to_dict(), given.to_dict())
         if diff:
             raise UserError(f"--resume {folder}: the config given is not the run's ({diff}); resume with "
                             f"`modalfuse train {folder / runfolder.CONFIG} --resume {folder}`")
