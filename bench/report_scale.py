@@ -15,7 +15,7 @@ machine shared with other jobs the wall time is inflated by the load; the CPU ti
 
 Targets (issue 30): a 4-model x 3-seed report on 29k videos in <= 60 s and <= 2 GB on 2 cores; time
 linear in videos. The time for 1.1M videos (the 2018 validation set) is projected linearly from the
-largest size run. A size whose bootstrap weight matrix (``resamples x videos`` float64) would need
+largest size run. A size whose bootstrap weight matrix (``resamples x videos`` float32) would need
 more than half of the memory available now is skipped and said so. The machine's load average is
 printed with each figure. The last line printed is one JSON object.
 """
@@ -158,7 +158,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
         for n in args.sizes:
-            need = args.resamples * n * 8 / 2**30
+            need = args.resamples * n * 4 / 2**30
             if need > available_gb() / 2:
                 print(f"{n} videos: skipped, the bootstrap weights alone need {need:.1f} GB, {available_gb():.1f} GB available")
                 rows.append({"videos": n, "skipped": f"weights need {need:.1f} GB"})
@@ -189,9 +189,11 @@ def main() -> None:
     if done:
         last = done[-1]
         result["projected_seconds_1_1M"] = round(last["report_seconds"] * FULL_VALIDATION / last["videos"])
-        result["projected_weights_gb_1_1M"] = round(args.resamples * FULL_VALIDATION * 8 / 2**30, 1)
-        print(f"projected for {FULL_VALIDATION:,} videos (linear from {last['videos']}): {result['projected_seconds_1_1M'] / 60:.0f} min; "
-              f"the [resamples, videos] float64 bootstrap weights alone would need {result['projected_weights_gb_1_1M']} GB")
+        result["projected_cpu_seconds_1_1M"] = round(last["cpu_seconds"] * FULL_VALIDATION / last["videos"])
+        result["projected_weights_gb_1_1M"] = round(args.resamples * FULL_VALIDATION * 4 / 2**30, 1)
+        print(f"projected for {FULL_VALIDATION:,} videos (linear from {last['videos']}): {result['projected_seconds_1_1M'] / 60:.0f} min "
+              f"({result['projected_cpu_seconds_1_1M'] / 60:.0f} CPU min); "
+              f"the [resamples, videos] float32 bootstrap weights alone would need {result['projected_weights_gb_1_1M']} GB")
     at29k = [r for r in done if 20000 <= r["videos"] <= 40000]
     if at29k:
         r = at29k[0]
