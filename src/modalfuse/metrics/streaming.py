@@ -31,9 +31,8 @@ class Rows:
     ``fill``, when rows are wider than it).
 
     Why not a list of per-batch arrays: small arrays kept for the whole split, allocated between each
-    batch's large temporaries, fragment the C heap; evaluation RSS then grew by about 3 KB per video
-    for the 0.36 KB actually kept (glibc raises its mmap threshold after the first large free, so
-    the temporaries come from the heap too). A few large arrays leave nothing pinned between them.
+    batch's large temporaries, pin the C heap (see ``training.evaluation.fixed_mmap_threshold``);
+    a few large arrays leave nothing pinned between them.
     """
 
     def __init__(self, dtype: Any, width: int | None = None, fill: Any = 0) -> None:
@@ -42,19 +41,14 @@ class Rows:
 
     def append(self, rows: np.ndarray) -> None:
         need = self.n + len(rows)
-        width = self.data.shape[1:] if rows.ndim == 1 else (max(self.data.shape[1], rows.shape[1]),)
-        if need > len(self.data) or width != self.data.shape[1:]:
-            grown = np.full((max(need, 2 * len(self.data)) if need > len(self.data) else len(self.data), *width),
-                            self.fill, self.data.dtype)
-            if rows.ndim > 1:
-                grown[: self.n, : self.data.shape[1]] = self.data[: self.n]
-            else:
-                grown[: self.n] = self.data[: self.n]
+        shape = (len(self.data), *np.maximum(self.data.shape[1:], rows.shape[1:]).tolist())
+        if need > shape[0]:
+            shape = (max(need, 2 * shape[0]), *shape[1:])
+        if shape != self.data.shape:
+            grown = np.full(shape, self.fill, self.data.dtype)
+            grown[(slice(0, self.n), *(slice(0, d) for d in self.data.shape[1:]))] = self.data[: self.n]
             self.data = grown
-        if rows.ndim > 1:
-            self.data[self.n : need, : rows.shape[1]] = rows
-        else:
-            self.data[self.n : need] = rows
+        self.data[(slice(self.n, need), *(slice(0, d) for d in rows.shape[1:]))] = rows
         self.n = need
 
     def extend(self, other: Rows) -> None:
