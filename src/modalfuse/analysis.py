@@ -25,9 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from .errors import UserError
-from .training.runfolder import ANALYSIS, COMPLETE, PREDICTIONS, RunFolder
+from .training.runfolder import COMPLETE, PREDICTIONS, RunFolder
 
-ANALYSIS_FILE = ANALYSIS  # the name `modalfuse analyze` prints; the run folder's layout owns it
 INFERENCE_BATCH = 256
 THROUGHPUT_ROUNDS = 7  # timed rounds per run: the median is reported, with the rounds' spread
 MAX_LABELS = 8  # multilabel attention: the most frequent labels only
@@ -229,10 +228,6 @@ def save_run_predictions(run: RunFolder, cfg: Any, model: nn.Module, data: Any, 
     from .training.loop import final_predictions, save_final_predictions
 
     save_final_predictions(run, data, cfg, final_predictions(model, data, cfg, device=device))
-
-
-def read_analysis(run_dir: str | Path) -> dict[str, Any] | None:
-    return RunFolder(run_dir).read_analysis()
 
 
 def analyze_run(run_dir: str | Path, *, data: Any = None, device: str | None = None,

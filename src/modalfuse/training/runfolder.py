@@ -25,6 +25,7 @@ exists (``is_finished``): one atomic rename decides it, so resume, compare and r
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -340,8 +341,6 @@ class RunFolder:
 
     # --- reading ------------------------------------------------------------------------------
     def _json(self, name: str, default: Any = None) -> Any:
-        import json
-
         p = self.path / name
         if not p.is_file():
             return default
@@ -435,8 +434,6 @@ class RunFolder:
 
     def truncate_history(self, epochs: int) -> None:
         """Keep the log rows of epochs ``1..epochs`` (what a resumed checkpoint covers)."""
-        import json
-
         kept = [r for r in self.read_history() if isinstance(r.get("epoch"), int) and r["epoch"] <= epochs]
         atomic_write(self.path / METRICS_LOG, "".join(json.dumps(r) + "\n" for r in kept))
 
@@ -508,8 +505,6 @@ class ComparisonFolder:
 
     def read_plan(self) -> dict[str, Any]:
         """``compare.json``: name, description, command, configs, seeds, overrides, labels, runs."""
-        import json
-
         try:
             return json.loads((self.path / COMPARE).read_text())
         except FileNotFoundError:
