@@ -136,7 +136,7 @@ def _run_on_slurm(p: Plan, folder: Path, opts: SlurmOptions, *, stream: Any = No
     run had already finished). Raises ``UserError`` naming the runs that used up their attempts.
     """
     from .progress import Progress
-    from .runner import _monitor_text
+    from .runner import _monitor_text, _state
 
     stream = stream or sys.stderr
     folder = folder.resolve()
@@ -146,7 +146,8 @@ def _run_on_slurm(p: Plan, folder: Path, opts: SlurmOptions, *, stream: Any = No
     pending = set()
     for i, spec in enumerate(p.runs):
         run = RunFolder(folder / "runs" / spec.name)
-        if _done(run):
+        # a folder trained with another config stops the command here, before any task would fail on it
+        if _state(run, spec) == "finished" and _done(run):
             progress.reused(i, _monitor_text(run), history=run.read_history())
         else:
             pending.add(i)
