@@ -1,5 +1,5 @@
-"""Epoch read speed of YouTube-8M shards as Parquet (the ``features`` dataset, streamed) against the
-project's TFRecord reader (the ``yt8m`` dataset, streamed) and TensorFlow; and the peak memory of
+"""Epoch read speed of YouTube-8M shards as Parquet (the ``features`` dataset, streamed and in memory) against the
+project's TFRecord reader (the ``yt8m`` dataset, the same mode) and TensorFlow; and the peak memory of
 streaming a generated table ten times the size of the shards.
 
     python bench/features_read.py [--data ../shared/data/yt8m/video] [--repeats 3] [--scale 10]
@@ -12,7 +12,12 @@ streaming a generated table ten times the size of the shards.
    ``streaming: true`` and the same shuffle buffer; TensorFlow runs ``TFRecordDataset -> shuffle ->
    batch -> parse_example`` with one thread in a child process (the modalfuse readers use one
    thread). Readers alternate repeat by repeat so a busy machine slows all alike; medians.
-3. Memory: a table of random features with the shards' columns (rgb 1024, audio 128, 3 labels per
+3. In memory (each dataset's default, ``streaming: false``): the time to open the split (read every
+   file into arrays, dense multi-hot labels; examples read / s) and examples/s of epoch 1 over the
+   cached training split, ``features`` (Parquet) against ``yt8m`` (TFRecord reader), alternating.
+   ``features`` carves a tenth of the rows for validation (every row is in the training split);
+   ``yt8m`` gets the first shard as its validation split; both count every row they read.
+4. Memory: a table of random features with the shards' columns (rgb 1024, audio 128, 3 labels per
    row, split column) is generated at 1x and at ``--scale``x the shards' rows, in 100 files each
    (so a file at 10x is 10x larger); each is streamed for one epoch in a fresh child process, which
    reports the peak RSS of the epoch itself (``VmHWM`` after resetting it through
@@ -23,6 +28,7 @@ Targets: Parquet >= 5x the TFRecord reader's epoch throughput; peak RSS at 10x <
 Ratios are medians of each repeat's ratio (the readers run back to back), steadier than ratios of
 medians on a busy machine. "Reading alone" (arrays per file, no shuffle, no batches) is printed too:
 it bounds what a whole epoch can reach.
+The streamed figures are ``throughput``, the cached ones ``in_memory`` in the JSON.
 The last line printed is one JSON object.
 """
 
@@ -141,6 +147,42 @@ def throughput(shards: list[str], tables: dict[str, str], repeats: int) -> dict[
     return out
 
 
+def _open_in_memory(kind: str, where: str, shards: list[str]) -> tuple[object, float]:
+    """The default (cached) dataset: (training split, examples read / s while opening)."""
+    from modalfuse.datasets import build_data
+
+    t = time.perf_counter()
+    if kind == "parquet":
+        bundle = build_data({"name": "features", "path": where})
+    else:
+        bundle = build_data({"name": "yt8m", "train": shards, "valid": shards[:1], "test": None})
+    seconds = time.perf_counter() - t
+    return bundle.train, (len(bundle.train) + len(bundle.valid)) / seconds
+
+
+def in_memory(shards: list[str], parquet: str, repeats: int) -> dict[str, float]:
+    """Median open and epoch-1 examples/s of the cached datasets, alternating; paired ratios."""
+    import gc
+
+    rates: dict[str, list[float]] = {k: [] for k in ("open_parquet", "open_tfrecord", "epoch_parquet",
+                                                     "epoch_tfrecord")}
+    for r in range(repeats):
+        for kind in ("parquet", "tfrecord"):
+            ds, rate = _open_in_memory(kind, parquet, shards)
+            rates[f"open_{kind}"].append(rate)
+            _epoch(ds, 0)
+            n, s = _epoch(ds, 1)
+            rates[f"epoch_{kind}"].append(n / s)
+            del ds
+            gc.collect()
+        print(f"in memory, repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items()), flush=True)
+    out = {k: statistics.median(v) for k, v in rates.items()}
+    for what in ("open", "epoch"):
+        out[f"{what}_parquet_over_tfrecord"] = statistics.median(
+            a / b for a, b in zip(rates[f"{what}_parquet"], rates[f"{what}_tfrecord"]))
+    return out
+
+
 def to_feather(src: Path, out: Path) -> None:
     """The same tables as uncompressed Arrow IPC files (Feather v2): no Parquet decoding."""
     import pyarrow.feather as feather
@@ -231,6 +273,7 @@ def main() -> int:
         print(f"{len(shards)} shards: TFRecord {tf_bytes / 1e6:.1f} MB, Parquet {pq_bytes / 1e6:.1f} MB; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         speed = throughput(shards, {"parquet": str(tmp / "parquet"), "arrow": str(tmp / "arrow")}, args.repeats)
+        cached = in_memory(shards, str(tmp / "parquet"), args.repeats)
         rows = speed["examples"]
         memory = {}
         for scale in (1, args.scale):
@@ -252,12 +295,17 @@ def main() -> int:
     print(f"reading alone, examples/s: Parquet {speed['parquet_read']:,.0f}, Arrow IPC {speed['arrow_read']:,.0f}, "
           f"TFRecord reader {speed['tfrecord_read']:,.0f} (paired ratios: Parquet "
           f"{speed['parquet_read_over_tfrecord_read']:.2f}x, Arrow IPC {speed['arrow_read_over_tfrecord_read']:.2f}x)")
-    print(f"epoch 1 examples/s (median of {args.repeats}): Parquet {speed['parquet']:,.0f}, Arrow IPC {speed['arrow']:,.0f}, "
+    print(f"streamed (streaming: true), epoch 1 examples/s (median of {args.repeats}): Parquet {speed['parquet']:,.0f}, Arrow IPC {speed['arrow']:,.0f}, "
           f"TFRecord reader {speed['tfrecord']:,.0f}, TensorFlow {speed['tensorflow']:,.0f}; Parquet / TFRecord reader "
           f"{ratio:.2f}x, Arrow IPC / TFRecord reader {arrow_ratio:.2f}x "
           f"(target >= 5x: {'met' if ratio >= 5 else 'missed'}); epoch peak RSS {args.scale}x / 1x {rss_ratio:.3f} "
           f"(target <= 1.2: {'met' if rss_ratio <= 1.2 else 'missed'}); load average {os.getloadavg()[0]:.1f}")
-    print(json.dumps({"throughput": speed, "parquet_over_tfrecord": ratio, "arrow_over_tfrecord": arrow_ratio,
+    print(f"in memory (streaming: false), examples/s: opening Parquet {cached['open_parquet']:,.0f}, TFRecord reader "
+          f"{cached['open_tfrecord']:,.0f} ({cached['open_parquet_over_tfrecord']:.2f}x); epoch 1 Parquet "
+          f"{cached['epoch_parquet']:,.0f}, TFRecord reader {cached['epoch_tfrecord']:,.0f} "
+          f"({cached['epoch_parquet_over_tfrecord']:.2f}x; target >= 5x: "
+          f"{'met' if cached['epoch_parquet_over_tfrecord'] >= 5 else 'missed'})")
+    print(json.dumps({"throughput": speed, "in_memory": cached, "parquet_over_tfrecord": ratio, "arrow_over_tfrecord": arrow_ratio,
                       "parquet_over_tensorflow":
                       speed["parquet"] / speed["tensorflow"], "memory": memory, "rss_ratio": rss_ratio,
                       "targets": {"throughput_5x": ratio >= 5, "rss_1_2x": rss_ratio <= 1.2},

@@ -174,3 +174,17 @@ def test_a_datasets_classlabel_names_the_classes(tmp_path):
     hf = {"info": {"features": {"label": {"names": ["neg", "neu", "pos"], "_type": "ClassLabel"}}}}
     pq.write_table(t.replace_schema_metadata({b"huggingface": json.dumps(hf)}), tmp_path / "t.parquet")
     assert _bundle(tmp_path / "t.parquet").task.class_names == ("neg", "neu", "pos")
+
+
+def test_multi_hot_rows_are_the_dense_rows_of_the_asked_rows():
+    from modalfuse.datasets.features_table import multi_hot_rows
+
+    lists = [[2], [0, 3], [], [1, 2, 3], [3]]
+    offsets = np.cumsum([0, *map(len, lists)])
+    values = np.asarray([c for row in lists for c in row], np.int64)
+    dense = np.zeros((len(lists), 4), np.float32)
+    for r, row in enumerate(lists):
+        dense[r, row] = 1.0
+    for rows in ([3, 0, 1], [2], [4, 4, 0], []):
+        np.testing.assert_array_equal(multi_hot_rows(values, offsets, np.asarray(rows, np.int64), 4),
+                                      dense[np.asarray(rows, np.int64)].reshape(len(rows), 4))

@@ -41,6 +41,13 @@ def test_yt8m_from_tfrecord_and_from_parquet(tmp_path):
     folder = tmp_path / "yt8m"
     summary = prepare_features("yt8m", str(folder))
     assert summary["written"] == 6 and summary["modalities"] == {"rgb": 1024, "audio": 128}
+    import pyarrow.parquet as pq
+
+    files = sorted(folder.glob("*.parquet"))
+    assert b"class_names" not in pq.read_schema(files[0]).metadata[b"modalfuse"]  # once, in _common_metadata
+    chunk = pq.ParquetFile(files[0]).metadata.row_group(0)
+    rgb = next(chunk.column(i) for i in range(chunk.num_columns) if chunk.column(i).path_in_schema.startswith("rgb"))
+    assert rgb.compression == "UNCOMPRESSED" and "RLE_DICTIONARY" not in rgb.encodings
     native = build_data({"name": "yt8m"})
     table = build_data({"name": "features", "path": str(folder)})
     assert table.task == native.task  # multilabel, 3862 classes, the vocabulary, from the file's metadata

@@ -27,7 +27,8 @@ import numpy as np
 from ..errors import DataError
 from ..registry import DATASETS
 from .base import ArrayDataset, DataBundle
-from .features_table import FeaturesParams, check_ids, make_labels, masks_of, modality_specs, read_table, split_rows
+from .features_table import (FeaturesParams, check_ids, make_labels, masks_of, modality_specs, multi_hot_rows, read_table,
+                             split_rows)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,10 @@ def build_features(p: FeaturesParams) -> DataBundle:
 
         return build_streaming(p)
     cols, meta = read_table(p)
-    labels, task = make_labels(cols, p, meta)
+    # lists of classes stay lists until each split is made: a dense table of every row, gathered into
+    # the splits, copied 4 * C bytes a row twice (bench/features_read.py, in memory)
+    labels, task = make_labels(cols, p, meta, dense=False)
+    sparse = task.kind == "multilabel" and cols.label_offsets is not None
     ids = check_ids(cols, p.id)
     index, how = split_rows(cols, p)
     masks = masks_of(cols)
@@ -53,7 +57,8 @@ def build_features(p: FeaturesParams) -> DataBundle:
         stats = _normalize(cols.modalities, masks, index["train"])
 
     def split(ix: np.ndarray) -> ArrayDataset:
-        return ArrayDataset({m: x[ix] for m, x in cols.modalities.items()}, labels[ix], [ids[i] for i in ix],
+        y = multi_hot_rows(labels, cols.label_offsets, ix, task.num_classes) if sparse else labels[ix]
+        return ArrayDataset({m: x[ix] for m, x in cols.modalities.items()}, y, [ids[i] for i in ix],
                             {m: k[ix] for m, k in masks.items()})
 
     rows = {s: int(len(ix)) for s, ix in index.items()}

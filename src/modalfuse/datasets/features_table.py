@@ -107,8 +107,9 @@ def read_arrow_table(source: Source, p: FeaturesParams) -> tuple[Columns, dict[s
         columns = wanted + [c for c in (names.id, names.split, names.group) if c in schema.names]
         batches = list(iter_arrow(path, columns))
         table = pa.Table.from_batches(batches, schema=schema.empty_table().select(columns).schema)
+        # views of Arrow's buffers where the files are joined below (the join is the copy); one file is copied
         cols = arrow_columns(table, modalities, names,
-                             lambda r, c, path=path: f"{path}: column '{c}', row {r}", p.seq_len)
+                             lambda r, c, path=path: f"{path}: column '{c}', row {r}", p.seq_len, copy=len(source.files) == 1)
         if path in source.split_of:
             cols.split = np.full(len(cols), source.split_of[path], dtype=object)
         cols.spans = [(str(path), len(cols))]
@@ -259,6 +260,17 @@ def make_labels(cols: Columns, p: FeaturesParams, meta: dict[str, Any], dense: b
         raise ConfigError(f"config key 'data.task': regression needs a number per row; column '{p.label}' holds "
                           f"{'strings' if kind == 'str' else 'lists'}")
     return cols.label.astype(np.float32), TaskSpec("regression", 1)
+
+
+def multi_hot_rows(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, num_classes: int) -> np.ndarray:
+    """Dense float32 ``[len(rows), C]`` multi-hot labels of ``rows`` from list-of-class labels
+    (``values`` with ``offsets`` ``[N+1]``): one scatter, no dense row for rows not asked for."""
+    counts = np.diff(offsets)[rows]
+    ends = np.cumsum(counts)
+    src = np.repeat(offsets[rows] - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0)
+    y = np.zeros((len(rows), num_classes), np.float32)
+    y[np.repeat(np.arange(len(rows)), counts), values[src]] = 1.0
+    return y
 
 
 # ----------------------------------------------------------------------------- splits
