@@ -1,5 +1,5 @@
 """Setting a part's ``name`` with ``--set`` gives that part its own defaults (the old part's keys are
-dropped, with a note), so the README's rule holds: any fusion can be set on any preset."""
+dropped, with a note), so the rule in docs/presets.md holds: any fusion can be set on any preset."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_switching_the_fusion_drops_the_old_fusions_keys_with_a_note(caplog: pyt
     assert apply_overrides(raw, ["model.fusion.name=attend"])["model"]["fusion"] == raw["model"]["fusion"]
 
 
-# Why a fusion may not fit a preset (README: "a combination that cannot work is one config error at
+# Why a fusion may not fit a preset (docs/presets.md: "a combination that cannot work is one config error at
 # load"): one modality only, a token-sequence fusion over pooled vectors, a decision-level head that
 # needs per-modality parts, or a tensor fusion past its parameter cap.
 CANNOT_WORK = ("fuses 2 or more modalities", "fuses token sequences", "needs one state per modality",
