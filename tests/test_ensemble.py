@@ -32,6 +32,7 @@ def members(tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["multiclass", "multilabel"])
 def test_ensemble_averages_member_probabilities_and_evaluates_like_a_run(members, tmp_path, task) -> None:
     out = build_ensemble_run([str(p) for p in members[task]], out=str(tmp_path / "ens"), quiet=True)
@@ -51,6 +52,7 @@ def test_ensemble_averages_member_probabilities_and_evaluates_like_a_run(members
     assert (out / "predictions.npz").is_file()
 
 
+@pytest.mark.slow
 def test_report_compares_the_ensemble_with_its_members(members, tmp_path) -> None:
     from modalfuse.report import render_report
 
@@ -62,6 +64,7 @@ def test_report_compares_the_ensemble_with_its_members(members, tmp_path) -> Non
     assert "ensemble" in rows
 
 
+@pytest.mark.slow
 def test_members_of_other_data_are_refused(members, tmp_path) -> None:
     with pytest.raises(UserError, match="other data"):
         build_ensemble_run([str(members["multiclass"][0]), str(members["multilabel"][0])], out=str(tmp_path / "e"), quiet=True)
@@ -70,7 +73,7 @@ def test_members_of_other_data_are_refused(members, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_cli_ensemble_then_predict_and_export(members, tmp_path) -> None:
+def test_cli_ensemble_then_export_and_a_bad_call(members, tmp_path) -> None:
     run = [sys.executable, "-m", "modalfuse"]
     out = tmp_path / "ens"
     subprocess.run([*run, "ensemble", *map(str, members["multiclass"]), "--out", str(out)], check=True, capture_output=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from modalfuse.training import train
@@ -16,6 +17,7 @@ BASE = {
 }
 
 
+@pytest.mark.slow
 def test_best_checkpoint_holds_the_average_and_last_holds_both(tmp_path) -> None:
     run = train(BASE, overrides=["train.ema=0.9"], run_dir=tmp_path / "ema", quiet=True)
     best = load_checkpoint(run / "checkpoints" / "best.pt")["model"]
@@ -27,6 +29,7 @@ def test_best_checkpoint_holds_the_average_and_last_holds_both(tmp_path) -> None
     assert any(not torch.equal(best[k], last["model"][k]) for k in best if best[k].is_floating_point())
 
 
+@pytest.mark.slow
 def test_average_is_evaluated(tmp_path) -> None:
     from modalfuse.training.run import evaluate_run
 
