@@ -148,6 +148,30 @@ def test_a_run_that_keeps_failing_stops_after_its_retries_naming_its_log(slurm_c
     assert len(load_state(out)["runs"]["synthetic-seed0"]) == 2
 
 
+@pytest.mark.slow
+def test_the_cli_submits_with_its_flags_and_names_a_refusal(slurm_cluster, tmp_path: Path, capsys) -> None:
+    import modalfuse
+    from modalfuse.cli import main
+
+    config = str(Path(modalfuse.__file__).parent / "configs" / "synthetic.yaml")
+    base = ["compare", config, "--seeds", "2", *[a for o in TINY for a in ("--set", o)], "--launcher", "slurm"]
+    out = tmp_path / "cli"
+    assert main([*base, "--out", str(out), "--detach", "--partition", "debug", "--cpus-per-run", "1",
+                 "--time-limit", "7", "--array-parallelism", "1", "--setup", "echo set-up ran"]) == 0
+    jobs = load_state(out)["runs"]
+    array = jobs["synthetic-seed0"][0].split("_")[0]
+    script = (out / "slurm" / "jobs" / f"{array}_submission.sh").read_text()
+    for line in ("#SBATCH --partition=debug", "#SBATCH --cpus-per-task=1", "#SBATCH --time=7",
+                 "#SBATCH --array=0-1%1", "echo set-up ran"):
+        assert line in script, line
+    assert "queued or running; run the same command again" in capsys.readouterr().err
+    subprocess.run(["scancel", array], check=True)
+    # this one-node cluster has no GPUs: sbatch refuses, and the command says so in one line
+    assert main([*base, "--out", str(tmp_path / "gpu"), "--detach", "--gpus-per-run", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sbatch refused the job array" in err[0]
+
+
 def test_slurm_flags_need_the_slurm_launcher_and_valid_values(capsys) -> None:
     from modalfuse.cli import main
 

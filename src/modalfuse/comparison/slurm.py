@@ -27,6 +27,7 @@ import getpass
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -124,11 +125,17 @@ def submit(fn: Callable[..., Any], calls: list[tuple], folder: Path, opts: Slurm
     if opts.gpus_per_run:
         params["gpus_per_node"] = opts.gpus_per_run
     executor.update_parameters(**params)
+    import contextlib
+    import io
+
+    said = io.StringIO()  # submitit echoes sbatch's stderr; a refusal is reported once, below
     try:
-        jobs = executor.map_array(fn, *zip(*calls))
+        with contextlib.redirect_stderr(said):
+            jobs = executor.map_array(fn, *zip(*calls))
     except Exception as e:  # noqa: BLE001 - sbatch's refusal (bad partition, too many GPUs) in one line
         text = " ".join(str(e).split())
         raise UserError(f"--launcher slurm: sbatch refused the job array: {text[-300:]}") from None
+    sys.stderr.write(said.getvalue())
     return [str(j.job_id) for j in jobs]
 
 
