@@ -12,6 +12,8 @@ A comparison preset is a YAML file in ``configs/compare/``::
     overrides: [train.epochs=20]   # applied to every run (before --set)
     tune:                          # the search space of `compare --tune N` (see tune.py)
       train.learning_rate: {low: 1.0e-4, high: 3.0e-3, log: true}
+    ensembles:                     # name -> models whose runs (all seeds) one ensemble averages,
+      early+text: [early, text]    # built after the runs into ensembles/<name> (modalfuse ensemble)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..listing import PRESET_DIR, compare_preset_names
 COMPARE_DIR = PRESET_DIR / "compare"
 # The comparison `modalfuse compare` runs without an argument: the one place that names it.
 DEFAULT_PRESET = "mosi-words"
-PRESET_KEYS = ("description", "seeds", "primary", "models", "overrides", "tune", "claims")
+PRESET_KEYS = ("description", "seeds", "primary", "models", "overrides", "tune", "claims", "ensembles")
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Plan:
     tune: dict[str, Any] = field(default_factory=dict)  # parameter -> search space (merged over presets)
     entries: list[tuple[str, Path, list[str]]] = field(default_factory=list)  # (label, config, overrides)
     primary: str = ""  # the preset's primary metric ("": the runs' monitor)
+    # ensemble name -> the model labels whose runs (every seed) it averages (``modalfuse ensemble``)
+    ensembles: dict[str, list[str]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,6 +105,12 @@ def _read_preset(path: Path) -> dict[str, Any]:
 
     for name in raw.get("claims", []):
         load_claims(str(name))  # a missing or invalid claims file fails here, before any training
+    for name, labels in (raw.get("ensembles") or {}).items():
+        if not isinstance(labels, list) or not labels or any(lab not in raw["models"] for lab in labels):
+            raise ConfigError(f"{path}: ensembles.{name} must list models of this preset, e.g. [fc-early, fcrn-gated]; "
+                              f"found {labels!r} (models: {', '.join(raw['models'])})")
+        if name in raw["models"]:
+            raise ConfigError(f"{path}: ensembles.{name}: the name of a model; name the ensemble differently")
     return raw
 
 
@@ -119,6 +129,7 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
     descriptions, preset_seeds = [], []
     tune: dict[str, Any] = {}
     primary = ""
+    ensembles: dict[str, list[str]] = {}
     for item in configs:
         path = _find(item)
         raw = load_yaml(path)
@@ -131,6 +142,7 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
                 primary = spec["primary"]
             if spec.get("seeds") is not None:
                 preset_seeds.append(int(spec["seeds"]))
+            ensembles.update({str(k): [str(x) for x in v] for k, v in (spec.get("ensembles") or {}).items()})
             if spec.get("tune") is not None:
                 if not isinstance(spec["tune"], dict):
                     raise ConfigError(f"{path}: 'tune' must map config keys to search spaces, "
@@ -154,7 +166,7 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
         raise ConfigError(f"--seeds {n_seeds}: expected at least 1")
     name = "-".join(Path(c).stem if Path(c).suffix else c.replace("/", "-") for c in configs)
     result = Plan(name, " ".join(d for d in descriptions if d), list(range(n_seeds)), labels, tune=tune,
-                  primary=primary)
+                  primary=primary, ensembles=ensembles)
     result.entries = entries
     for seed in result.seeds:  # seed-major: an interrupted comparison already covers every model
         for label, path, extra in entries:

@@ -236,6 +236,20 @@ def _run_parallel(p: Plan, runs: list[RunFolder], todo: list[tuple[int, str]], j
             raise
 
 
+def build_ensembles(p: Plan, folder: Path) -> None:
+    """The preset's ensembles (``ensembles: {name: [model, ...]}``), each from every seed of its models'
+    runs, written to ``<folder>/ensembles/<name>`` unless already there (``modalfuse ensemble``)."""
+    from ..ensemble import build_ensemble_run
+    from ..training.runfolder import is_finished
+
+    for name, labels in p.ensembles.items():
+        out = folder / "ensembles" / name
+        if not is_finished(out):
+            if out.exists():
+                shutil.rmtree(out)  # an ensemble interrupted while it was written: write it again
+            build_ensemble_run([str(folder / "runs" / r.name) for r in p.runs if r.label in labels], out=str(out), quiet=True)
+
+
 def compare(configs: list[str], seeds: int | None = None, out: str | None = None,
             overrides: list[str] | None = None, *, jobs: int | None = 1, reference: str | None = None,
             tune: int | None = None, tune_storage: str | None = None, stream: Any = None,
@@ -283,13 +297,15 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
             command += f" --tune {tune}" + (f" --tune-storage {shlex.quote(tune_storage)}" if tune_storage else "")
         comparison.write_plan({
             "name": p.name, "description": p.description, "command": command, "configs": list(configs),
-            "seeds": p.seeds, "overrides": overrides, "labels": p.labels, "primary": p.primary,
-            "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs],
+            "seeds": p.seeds, "overrides": overrides, "labels": p.labels + list(p.ensembles), "primary": p.primary,
+            "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs]
+            + [{"label": name, "seed": 0, "folder": f"ensembles/{name}"} for name in p.ensembles],
         })
         if launcher is None:
             run_plan(p, folder, jobs=jobs, stream=stream, command=command)
         elif not launcher.run(p, folder, stream=stream, command=command + launcher.flags()):
             return folder  # detached: the runs are queued on the cluster
+        build_ensembles(p, folder)
         if robustness:
             from ..robustness import robustness as robustness_pass
 
