@@ -152,7 +152,8 @@ def _fill(row: ClaimRow, out: Outcome, value: float, check: _Check, adjusted: li
     row.p_adjusted = min(adjusted) if adjusted else None
     if check.not_comparable:  # a number that cannot be compared: shown, untested, with the reason
         lo, hi = out.interval
-        shown = f"{value:.4g}" + (f", {100 * out.level:.0f} % interval [{lo:.4g}, {hi:.4g}]" if lo != hi else "")
+        shown = (f"{value:.4g}, {100 * out.level:.0f} % interval [{lo:.4g}, {hi:.4g}]" if lo != hi
+                 else f"{value:,.0f}" if row.unit == "count" else f"{value:.4g}")
         row.verdict, row.reason = "not comparable", f"{check.not_comparable}; reproduced {shown}"
     else:
         row.notes = "; ".join(check.notes)
