@@ -29,6 +29,8 @@ CLAIMS = {
          "b": "video", "margin": 1.0, "margin_by": "project"},
         {"id": "text-like-audio-tight", "source": "t", "kind": "equivalence", "dataset": "synthetic", "metric": "acc", "a": "text",
          "b": "audio", "margin": 0.1, "margin_by": "project"},
+        {"id": "text-like-audio-wide", "source": "t", "kind": "equivalence", "dataset": "synthetic", "metric": "acc",
+         "a": "text", "b": "audio", "margin": 10.0, "margin_by": "project"},
         {"id": "early-not-worse", "source": "t", "kind": "non-inferiority", "dataset": "synthetic", "metric": "acc", "a": "early",
          "b": "video", "margin": 1.0, "margin_by": "paper"},
         {"id": "early-99", "source": "t", "kind": "value", "dataset": "synthetic", "metric": "acc", "model": "early", "published": 99.0},
@@ -82,7 +84,10 @@ def test_claims_command_verdicts(compared: tuple[Path, Path], tmp_path: Path, ca
     assert verdict["text-above-audio"] == "inconclusive" and "80 % power" in rows["text-above-audio"]["reason"]
     assert verdict["early-like-video"] == "contradicted"
     assert verdict["text-like-audio-tight"] == "inconclusive" and "margin of" in rows["text-like-audio-tight"]["reason"]
-    assert verdict["early-not-worse"] == "supported"
+    assert verdict["early-not-worse"] == "supported" and "warning" not in rows["early-not-worse"]["reason"]
+    # two models no better than a constant are "equivalent": supported, with the warning that says so
+    assert verdict["text-like-audio-wide"] == "supported"
+    assert "within the margin of the majority class baseline" in rows["text-like-audio-wide"]["reason"]
     assert verdict["early-99"] == "contradicted"
     assert verdict["on-other-data"] == "not comparable" and "dataset" in rows["on-other-data"]["reason"]
     # numbers in the claim's units (percent), the interval around the estimate

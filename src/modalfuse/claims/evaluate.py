@@ -226,6 +226,7 @@ def _decide_all(claims: ClaimsFile, pending: list[tuple[ClaimRow, Claim, str, _C
             family[metric].append(min(t.p_value for t in ts))
         todo.append((row, c, gain, centre, ts, metric, check, at))
     adjusted = _holm_with_report(family, models, runs, labels, split, reference)
+    constant = _constant_baseline(runs, split, {t[5] for t in todo if t[1].kind in ("equivalence", "non-inferiority")})
     for row, c, gain, centre, ts, metric, check, at in todo:
         raw = [t.p_value for t in ts]
         adj = raw if at is None else [float(adjusted[metric][at]) if p == min(raw) else 1.0 for p in raw]
@@ -233,6 +234,29 @@ def _decide_all(claims: ClaimsFile, pending: list[tuple[ClaimRow, Claim, str, _C
         out = decide(c.kind, gain, adj, centre=centre, margin=c.margin, tolerance=c.tolerance, alpha=ALPHA,
                      names=names)  # type: ignore[arg-type]
         _fill(row, out, gain.value, check, adj if at is not None else None)
+        if metric in constant and c.kind in ("equivalence", "non-inferiority"):
+            row.reason += _vacuous(c, claims, models, metric, constant[metric])
+
+
+def _constant_baseline(runs: list[Run], split: str, metrics: set[str]) -> dict[str, tuple[str, float]]:
+    """The report's first baseline row (label prior, majority class or best constant) per metric."""
+    if not metrics:
+        return {}
+    rows = evidence.baselines(runs, split, sorted(metrics))
+    return {m: (rows[0]["model"], float(rows[0][m])) for m in metrics if rows and m in rows[0]}
+
+
+def _vacuous(c: Claim, claims: ClaimsFile, models: dict[str, dict[str, Scores]], metric: str,
+             baseline: tuple[str, float]) -> str:
+    """A warning when both models score within the margin of a constant predictor: two models that are
+    no better than a constant are "equivalent" without saying anything about the claim."""
+    scale = UNIT_SCALE[claims.metrics[c.metric].unit]
+    name, value = baseline
+    a, b = (models[claims.models[m].label][metric].mean for m in (c.a, c.b))
+    if max(abs(a - value), abs(b - value)) * scale > (c.margin or 0.0):
+        return ""
+    return (f"; warning: both models score within the margin of the {name} baseline ({value * scale:.3g}): "
+            f"{a * scale:.3g} and {b * scale:.3g}, so the verdict says nothing about models that work")
 
 
 def _holm_with_report(family: dict[str, list[float]], models: dict[str, dict[str, Scores]], runs: list[Run],
