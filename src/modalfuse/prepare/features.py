@@ -6,7 +6,8 @@ preset on the same records gives the same metrics from either format (tests/feat
 - ``yt8m``: YouTube-8M video-level TFRecord shards -> one Parquet file per shard (same stem), rows in
   record order: ``id``, ``rgb`` and ``audio`` (fixed-size float32 lists, grouped as the ``yt8m``
   dataset groups its features: ``mean_*``, with ``std_*`` appended when present), ``label`` (a list
-  of class ids) and ``split``; the schema metadata holds ``num_classes`` (3862) and the class names.
+  of class ids) and ``split``; each file's schema metadata holds ``num_classes`` (3862), the folder's
+  ``_common_metadata`` the class names too.
   Default splits: the sample bundled with the package.
 - ``mosi-words``: the ``mosi-words`` dataset (GloVe word sequences of the CMU-MOSI transcripts and
   Poria's audio/video vectors, before normalisation) -> one file, rows in split order (train, valid,
