@@ -186,3 +186,12 @@ def test_report_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="not a finished run folder"):
         render_report([str(tmp_path / "empty")])
+
+
+def test_report_out_an_existing_file_exits_2_and_keeps_it(tiny_compare: Path, tmp_path: Path, capsys) -> None:
+    """The defect as met: `report DIR --out FILE` exited 0 and replaced the file with a report folder."""
+    notes = tmp_path / "notes.md"
+    notes.write_text("mine")
+    assert main(["report", str(tiny_compare), "--out", str(notes)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert notes.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["notes.md"]
