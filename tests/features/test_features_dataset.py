@@ -188,3 +188,20 @@ def test_multi_hot_rows_are_the_dense_rows_of_the_asked_rows():
     for rows in ([3, 0, 1], [2], [4, 4, 0], []):
         np.testing.assert_array_equal(multi_hot_rows(values, offsets, np.asarray(rows, np.int64), 4),
                                       dense[np.asarray(rows, np.int64)].reshape(len(rows), 4))
+
+
+def test_a_corrupt_page_in_one_of_many_files_names_that_file(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for k in range(3):
+        n = 40
+        x = np.arange(n * 4, dtype=np.float32).reshape(n, 4)
+        table = pa.table({"x": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 4),
+                          "label": pa.array(np.arange(n) % 2), "split": pa.array(["train", "valid"] * (n // 2))})
+        pq.write_table(table, tmp_path / f"part{k}.parquet")
+    bad = tmp_path / "part1.parquet"
+    data = bad.read_bytes()
+    bad.write_bytes(data[:4] + b"x" * 60 + data[64:])  # the first page header: not a thrift struct any more
+    with pytest.raises(DataError, match=r"part1\.parquet: cannot read"):
+        _bundle(tmp_path)

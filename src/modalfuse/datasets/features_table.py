@@ -89,27 +89,42 @@ def _pick_modalities(wanted: Literal["auto"] | list[str], found: dict[str, Any],
     return sorted(wanted)
 
 
+def _file_columns(path: Any, modalities: list[str], names: ColumnNames) -> tuple[Any, list[str]]:
+    """(schema, the columns read) of one file; a missing modality or label column is an error."""
+    from ..readers.feature_files import open_arrow
+
+    schema, _ = open_arrow(path)
+    wanted = [*modalities, names.label]
+    missing = [c for c in wanted if c not in schema.names]
+    if missing:
+        raise DataError(f"{path}: column '{missing[0]}' is missing (columns: {', '.join(schema.names)})")
+    return schema, wanted + [c for c in (names.id, names.split, names.group) if c in schema.names]
+
+
 def read_arrow_table(source: Source, p: FeaturesParams) -> tuple[Columns, dict[str, Any]]:
-    """Every row of a Parquet/Arrow source, file by file, checked."""
-    from ..readers.feature_files import arrow_columns, concat_columns, iter_arrow, open_arrow, require_pyarrow
+    """Every row of a Parquet/Arrow source, checked file by file.
+
+    Files with the same columns are read in one ``pyarrow.dataset`` scan (``iter_files``): a scan per
+    file made opening the 100 YouTube-8M shards slower (docs/own_data.md, bench/features_read.py)."""
+    from ..readers.feature_files import arrow_columns, concat_columns, iter_files, require_pyarrow
 
     names = p.names()
     info = arrow_schema_info(source, names)
     modalities = _pick_modalities(p.modalities, info["modalities"], str(source.files[0]), info["columns"])
     pa = require_pyarrow()
+    layout = {path: _file_columns(path, modalities, names) for path in source.files}
+    groups = [source.files] if len({tuple(c) for _, c in layout.values()}) == 1 else [[f] for f in source.files]
+    batches: dict[Any, list[Any]] = {path: [] for path in source.files}
+    for files in groups:
+        for path, batch in iter_files(files, layout[files[0]][1], 65536):
+            batches[path].append(batch)
     parts = []
     for path in source.files:
-        schema, _ = open_arrow(path)
-        wanted = [*modalities, names.label]
-        missing = [c for c in wanted if c not in schema.names]
-        if missing:
-            raise DataError(f"{path}: column '{missing[0]}' is missing (columns: {', '.join(schema.names)})")
-        columns = wanted + [c for c in (names.id, names.split, names.group) if c in schema.names]
-        batches = list(iter_arrow(path, columns))
-        table = pa.Table.from_batches(batches, schema=schema.empty_table().select(columns).schema)
+        schema, columns = layout[path]
+        table = pa.Table.from_batches(batches.pop(path), schema=schema.empty_table().select(columns).schema)
         # views of Arrow's buffers where the files are joined below (the join is the copy); one file is copied
-        cols = arrow_columns(table, modalities, names,
-                             lambda r, c, path=path: f"{path}: column '{c}', row {r}", p.seq_len, copy=len(source.files) == 1)
+        cols = arrow_columns(table, modalities, names, lambda r, c, path=path: f"{path}: column '{c}', row {r}",
+                             p.seq_len, copy=len(source.files) == 1)
         if path in source.split_of:
             cols.split = np.full(len(cols), source.split_of[path], dtype=object)
         cols.spans = [(str(path), len(cols))]

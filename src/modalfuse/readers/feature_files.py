@@ -228,7 +228,7 @@ def iter_arrow(path: Path, columns: list[str], batch_size: int = 65536) -> Itera
         # little read-ahead: memory holds a few record batches whatever the file's size
         yield from data.to_batches(columns=columns, batch_size=batch_size, batch_readahead=2, fragment_readahead=1,
                                    use_threads=True)
-    except pa.ArrowException as e:
+    except (pa.ArrowException, OSError) as e:  # a corrupt Parquet page is an OSError
         raise DataError(f"{path}: cannot read ({str(e).splitlines()[0][:120]})") from None
 
 
@@ -248,6 +248,7 @@ def iter_files(paths: list[Path], columns: list[str], batch_size: int) -> Iterat
     import pyarrow.dataset as pads
 
     pa = require_pyarrow()
+    last = paths[0]
     try:
         data = pads.dataset([str(p) for p in paths], format="parquet" if formats == {"parquet"} else "ipc")
         # No read-ahead and no pre-buffering of whole row groups: memory then holds about one record
@@ -257,8 +258,13 @@ def iter_files(paths: list[Path], columns: list[str], batch_size: int) -> Iterat
         scanner = data.scanner(columns=columns, batch_size=batch_size, use_threads=False, batch_readahead=0,
                                fragment_readahead=0, fragment_scan_options=options)
         for tagged in scanner.scan_batches():
-            yield Path(tagged.fragment.path), tagged.record_batch
-    except pa.ArrowException as e:
+            last = Path(tagged.fragment.path)
+            yield last, tagged.record_batch
+    except (pa.ArrowException, OSError) as e:  # a corrupt Parquet page is an OSError
+        # the scan does not say which file failed: read them alone from the last one read, to name it
+        for path in paths[paths.index(last) if last in paths else 0:]:
+            for _ in iter_arrow(path, columns, batch_size):
+                pass
         raise DataError(f"{paths[0].parent}: cannot read ({str(e).splitlines()[0][:120]})") from None
 
 
