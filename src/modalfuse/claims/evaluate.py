@@ -166,6 +166,8 @@ def evaluate(claims: ClaimsFile, compare_dir: str, *, reference: str | None = No
     runs, info, _ = collect([compare_dir])
     groups = by_label(runs, list(dict.fromkeys([*info.get("labels", []), *(r.label for r in runs)])))
     split = report_split(runs)
+    if not reference and info.get("reference") in groups:  # the comparison preset's declared reference
+        reference = info["reference"]
     dataset = match_dataset(claims, runs[0].config)
     comparison = str(info.get("name") or Path(compare_dir).name)
     data_name = str(runs[0].config.get("data", {}).get("name"))

@@ -51,6 +51,7 @@ def _record(full: Plan, seeds_of: dict[str, int], command: str, overrides: list[
                   runs=[r for r in full.runs if r.seed < seeds_of[r.label]])
     return sub, {"name": full.name, "description": full.description, "command": command, "configs": configs,
                  "seeds": sub.seeds, "overrides": overrides, "labels": full.labels, "primary": full.primary,
+                 "reference": full.reference,
                  "alpha": auto["alpha"], "adaptive": auto,
                  "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in sub.runs]}
 
@@ -90,7 +91,7 @@ def compare_auto(configs: list[str], *, max_seeds: int = DEFAULT_MAX_SEEDS, min_
             sub, info = _record(full, seeds_of, command, overrides, list(configs), auto)
             comparison.write_plan(info)
             run_plan(sub, folder, jobs=jobs, stream=stream, command=command)
-            states = _settle(folder, full.primary, reference, alpha, min_effect)
+            states = _settle(folder, full.primary, reference or full.reference or None, alpha, min_effect)
             opened = [pair for pair, s in states.items() if s == "open"]
             auto["history"].append({"seeds": dict(seeds_of), **{s: sum(v == s for v in states.values())
                                                                  for s in ("decided", "small", "open")}})

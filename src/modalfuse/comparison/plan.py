@@ -6,6 +6,8 @@ A comparison preset is a YAML file in ``configs/compare/``::
     description: unimodal baselines against early, late and attention fusion on CMU-MOSI
     seeds: 3                       # seeds 0..2 (train.seed); --seeds overrides
     primary: acc2_non0             # the metric whose verdicts the report states (Holm over its family)
+    reference: text                # optional: the report's reference, declared before any result
+                                   # (default: the best unimodal model on validation)
     models:                        # label -> training preset/config, or {config:, overrides:}
       text: mosi/text
       early: {config: mosi/early, overrides: [model.dropout=0.2]}
@@ -29,7 +31,7 @@ from ..listing import PRESET_DIR, compare_preset_names
 COMPARE_DIR = PRESET_DIR / "compare"
 # The comparison `modalfuse compare` runs without an argument: the one place that names it.
 DEFAULT_PRESET = "mosi-words"
-PRESET_KEYS = ("description", "seeds", "primary", "models", "overrides", "tune", "claims", "ensembles")
+PRESET_KEYS = ("description", "seeds", "primary", "reference", "models", "overrides", "tune", "claims", "ensembles")
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Plan:
     tune: dict[str, Any] = field(default_factory=dict)  # parameter -> search space (merged over presets)
     entries: list[tuple[str, Path, list[str]]] = field(default_factory=list)  # (label, config, overrides)
     primary: str = ""  # the preset's primary metric ("": the runs' monitor)
+    reference: str = ""  # the preset's declared reference model ("": chosen on validation by the report)
     # ensemble name -> the model labels whose runs (every seed) it averages (``modalfuse ensemble``)
     ensembles: dict[str, list[str]] = field(default_factory=dict)
 
@@ -114,6 +117,17 @@ def _read_preset(path: Path) -> dict[str, Any]:
     return raw
 
 
+def _declared_reference(path: Path, spec: dict[str, Any]) -> str:
+    """A preset's ``reference:`` (one of its model labels), or ""."""
+    ref = spec.get("reference")
+    if ref is None:
+        return ""
+    if not isinstance(ref, str) or ref not in spec["models"]:
+        raise ConfigError(f"{path}: 'reference' must be one of this preset's models "
+                          f"({', '.join(map(str, spec['models']))}); found {ref!r}")
+    return ref
+
+
 def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | None = None, *,
          per_label: dict[str, list[str]] | None = None) -> Plan:
     """Resolve comparison presets and/or training configs into the list of runs (validated).
@@ -128,7 +142,7 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
     entries: list[tuple[str, Path, list[str]]] = []  # (label, training config, overrides)
     descriptions, preset_seeds = [], []
     tune: dict[str, Any] = {}
-    primary = ""
+    primary = reference = ""
     ensembles: dict[str, list[str]] = {}
     for item in configs:
         path = _find(item)
@@ -140,6 +154,7 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
                 if not isinstance(spec["primary"], str):
                     raise ConfigError(f"{path}: 'primary' must be a metric name, e.g. primary: accuracy")
                 primary = spec["primary"]
+            reference = reference or _declared_reference(path, spec)
             if spec.get("seeds") is not None:
                 preset_seeds.append(int(spec["seeds"]))
             ensembles.update({str(k): [str(x) for x in v] for k, v in (spec.get("ensembles") or {}).items()})
@@ -166,7 +181,7 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
         raise ConfigError(f"--seeds {n_seeds}: expected at least 1")
     name = "-".join(Path(c).stem if Path(c).suffix else c.replace("/", "-") for c in configs)
     result = Plan(name, " ".join(d for d in descriptions if d), list(range(n_seeds)), labels, tune=tune,
-                  primary=primary, ensembles=ensembles)
+                  primary=primary, reference=reference, ensembles=ensembles)
     result.entries = entries
     for seed in result.seeds:  # seed-major: an interrupted comparison already covers every model
         for label, path, extra in entries:

@@ -298,6 +298,7 @@ def compare(configs: list[str], seeds: int | None = None, out: str | None = None
         comparison.write_plan({
             "name": p.name, "description": p.description, "command": command, "configs": list(configs),
             "seeds": p.seeds, "overrides": overrides, "labels": p.labels + list(p.ensembles), "primary": p.primary,
+            "reference": p.reference,
             "runs": [{"label": r.label, "seed": r.seed, "folder": f"runs/{r.name}"} for r in p.runs]
             + [{"label": name, "seed": 0, "folder": f"ensembles/{name}"} for name in p.ensembles],
         })

@@ -98,8 +98,20 @@ def reference_choice(runs: list[Run], labels: list[str], monitor: str) -> tuple[
     return max(uni, key=lambda lab: sign * float(np.mean(valid[lab]))), f"the best unimodal model on validation `{monitor}`"
 
 
+def pick_reference(runs: list[Run], labels: list[str], monitor: str, named: str | None = None,
+                   declared: str | None = None) -> tuple[str, str]:
+    """The reference and how it was chosen: ``--reference``, else the comparison preset's
+    ``reference:`` (when that model is in the report), else ``reference_choice`` on validation."""
+    if named:
+        return named, "named by --reference"
+    if declared and declared in by_label(runs, labels):
+        return declared, "declared by the comparison preset (`reference:`)"
+    return reference_choice(runs, labels, monitor)
+
+
 def paired(runs: list[Run], labels: list[str], split: str, monitor: str, reference: str | None = None, *,
-           primary: str | None = None, resamples: int = RESAMPLES, seed: int = 0, alpha: float = ALPHA) -> Paired | None:
+           primary: str | None = None, resamples: int = RESAMPLES, seed: int = 0, alpha: float = ALPHA,
+           declared_reference: str | None = None) -> Paired | None:
     """Every model against the reference and adjacent pairs, on every metric with an interval
     (``None`` when some run has no ``predictions.npz``); ``primary`` (default ``monitor``) carries
     the verdicts, the other metrics are secondary."""
@@ -109,7 +121,7 @@ def paired(runs: list[Run], labels: list[str], split: str, monitor: str, referen
     if not has_predictions(runs, split):
         return None
     check_pairing(runs)  # before any resampling
-    ref, how = (reference, "named by --reference") if reference else reference_choice(runs, labels, monitor)
+    ref, how = pick_reference(runs, labels, monitor, reference, declared_reference)
     per_model = {lab: [_fns(r, split) for r in g] for lab, g in groups.items()}
     n = len(runs[0].predictions[split]["ids"])
     metrics = list(per_model[ref][0])

@@ -387,6 +387,7 @@ def _contents(runs: list[str], records: list[Run], info: dict[str, Any], referen
         names += [k for k in evidence.run_values(records[0], split) if k not in names]
     monitor = monitor_of(records, split)
     p = evidence.paired(records, labels, split, monitor, reference, primary=info.get("primary"), resamples=resamples,
+                        declared_reference=info.get("reference") or None,
                         **({"alpha": info["alpha"]} if "alpha" in info else {}))  # compare --seeds auto: per look
     verdicts = comparisons.summary_verdicts(p) if p else None
     one = len(runs) == 1 and ComparisonFolder.holds(runs[0])
