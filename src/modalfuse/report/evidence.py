@@ -12,14 +12,13 @@ import numpy as np
 
 from ..errors import UserError
 from ..metrics import compute_metrics, direction
-from ..metrics.streaming import MultilabelAccumulator
 from ..stats import comparisons, metric_functions, model_scores
 from ..stats.verdicts import ALPHA, RESAMPLES, Comparison
-from ..stats.predictions import compact, dense_labels
+from ..stats.predictions import compact
 from ..stats.weighted import NEUTRAL_BAND, band_classes, full_values
 from .runs import Run, by_label
+from .yt8m_baselines import multilabel_baselines
 
-BASELINE_BLOCK = 4096  # videos scored at once by the YouTube-8M baselines (4096 x 3862 float32: 63 MB)
 CHANCE_DRAWS = 50  # random predictors averaged for the chance row
 VALID_GAP = 0.05  # validation this far above test (absolute, or relative for error metrics) is flagged
 BAND_CLASSES = ("negative", "neutral", "positive")
@@ -196,30 +195,12 @@ def _best_constant(prior: dict[str, np.ndarray], source: str, arrays: dict[str, 
 
 
 def _multilabel_baselines(arrays: dict[str, np.ndarray], prior: dict[str, np.ndarray], source: str,
-                          names: list[str], run: Run, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Label prior and chance for YouTube-8M, scored a block of videos at a time: no ``[N, C]`` matrix."""
-    c, n = int(arrays["num_classes"]), len(arrays["ids"])
+                          run: Run, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Label prior and chance for YouTube-8M, from each video's top entries (``yt8m_baselines``)."""
+    c = int(arrays["num_classes"])
     freq = (np.bincount(prior["label_index"], minlength=c) / max(len(prior["label_ptr"]) - 1, 1)).astype(np.float32)
     eval_cfg = run.config.get("eval") or {}
-
-    def scored(make: Any) -> dict[str, float]:
-        acc = MultilabelAccumulator(c, top_k=int(eval_cfg.get("top_k", 20)), threshold=float(eval_cfg.get("threshold", 0.5)),
-                                    keep_compact=False)
-        for a in range(0, n, BASELINE_BLOCK):
-            block = {k: arrays[k] for k in ("label_index", "num_classes")}
-            ptr = arrays["label_ptr"][a : a + BASELINE_BLOCK + 1]
-            block["label_ptr"] = ptr - ptr[0]
-            block["label_index"] = arrays["label_index"][ptr[0] : ptr[-1]]
-            acc.update(make(len(ptr) - 1), dense_labels(block), arrays["ids"][a : a + BASELINE_BLOCK])
-        got = acc.metrics()
-        return {k: float(got[k]) for k in names if isinstance(got.get(k), float)}
-
-    rows = [{"model": "label prior", "note": f"every video scored by {source} label frequency",
-             **scored(lambda b: np.broadcast_to(freq, (b, c)))}]
-    draws = [scored(lambda b: rng.random((b, c), dtype=np.float32)) for _ in range(3)]
-    rows.append({"model": "chance", "note": "uniformly random scores, mean of 3 draws",
-                 **{m: float(np.mean([d[m] for d in draws])) for m in draws[0]}})
-    return rows
+    return multilabel_baselines(arrays, freq, source, int(eval_cfg.get("top_k", 20)), float(eval_cfg.get("threshold", 0.5)), rng)
 
 
 def baselines(runs: list[Run], split: str, names: list[str]) -> list[dict[str, Any]]:
@@ -252,7 +233,8 @@ def baselines(runs: list[Run], split: str, names: list[str]) -> list[dict[str, A
         rows.append({"model": "chance", "note": f"scores drawn from the {source} score distribution, mean of {CHANCE_DRAWS} draws",
                      **{m: float(np.nanmean([d[m] for d in draws])) for m in draws[0]}})
     else:
-        rows += _multilabel_baselines(arrays, prior, source, names, run, rng)
+        rows += [{k: v for k, v in row.items() if k in ("model", "note") or k in names}
+                 for row in _multilabel_baselines(arrays, prior, source, run, rng)]
     return rows
 
 
