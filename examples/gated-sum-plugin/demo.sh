@@ -5,7 +5,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-runs/gated-sum-demo}"
-modalfuse list fusions | grep -q '^gated-sum ' || { echo "gated-sum is not registered: pip install $here" >&2; exit 1; }
+# the listing is read whole first: `cmd | grep -q` under pipefail fails when grep exits before cmd writes
+fusions="$(modalfuse list fusions)"
+grep -q '^gated-sum ' <<<"$fusions" || { echo "gated-sum is not registered: pip install $here; modalfuse list fusions printed:" >&2; echo "$fusions" >&2; exit 1; }
 run_dir="$(modalfuse train "$here/configs/gated-sum.yaml" --set train.threads=1 --set train.progress=log --out "$out/runs" | tail -n 1)"
 modalfuse evaluate "$run_dir" --split test
 modalfuse export "$run_dir" --out "$out/gated-sum.pt2"
