@@ -116,32 +116,6 @@ def is_label(index: np.ndarray, label_ptr: np.ndarray, label_index: np.ndarray, 
 _GAP_BLOCK = 1 << 20  # hits x replicates per block: bounds the [b, H] float64 temporaries at ~8 MB each
 
 
-def _copies_precision(w: np.ndarray, before_all: np.ndarray, before_hit: np.ndarray) -> np.ndarray:
-    """``sum over hits, j = 1..w`` of ``(H + j) / (A + j)`` per row ``[b]`` (``_weighted_gap``): the
-    first two copies vectorised over every hit, the entries drawn three times or more (about 8 %)
-    listed, one ``j`` at a time."""
-    a, h = before_all.astype(np.float64), before_hit.astype(np.float64)
-    a += 1
-    h += 1
-    r = h / a
-    r[w < 1] = 0
-    total = r.sum(1)
-    a += 1
-    h += 1
-    np.divide(h, a, out=r)
-    r[w < 2] = 0
-    total += r.sum(1)
-    rows, cols = np.nonzero(w >= 3)
-    a, h, m = a[rows, cols] - 2, h[rows, cols] - 2, w[rows, cols]
-    j = 3
-    while len(m):
-        total += np.bincount(rows, (h + j) / (a + j), minlength=len(total))
-        keep = m > j
-        a, h, m, rows = a[keep], h[keep], m[keep], rows[keep]
-        j += 1
-    return total
-
-
 def _weighted_gap(score: np.ndarray, hit: np.ndarray, npos: np.ndarray) -> Metric:
     """GAP of every weight row from the pooled ranking of the videos' top-k entries.
 
@@ -170,25 +144,30 @@ def _weighted_gap(score: np.ndarray, hit: np.ndarray, npos: np.ndarray) -> Metri
         warnings.simplefilter("ignore")  # "sparse CSR support is in beta": the product is tested here
         between = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols),
                                           torch.ones(len(cols)), size=(len(hit_pos), n))
-    sums: type = np.float64  # the running sums' type: float32 where exact (gap)
 
     def block(Wb: np.ndarray) -> np.ndarray:  # multiplicities [b, N] float32 -> hit precision sums [b]
         if len(hit_pos) == 0:
             return np.zeros(len(Wb))
-        # float32 products and gathers are exact here (small integer counts), and so are float32 running
-        # sums below 2**24; the precisions are float64, taken along contiguous rows ([b, H] layout:
-        # several times faster than down columns)
+        # float32 products and gathers are exact here (small integer counts); the running sums are
+        # float64, taken along contiguous rows ([b, H] layout: several times faster than down columns)
         seg = (between @ torch.from_numpy(np.ascontiguousarray(Wb.T))).t().contiguous()
-        before_all = np.cumsum(seg.numpy(), 1, dtype=sums)  # A: [b, H]
-        w = np.take(Wb, hit_video, axis=1)  # copies of each hit entry: [b, H]
-        before_hit = np.cumsum(w, 1, dtype=sums)
-        before_hit -= w  # H
-        return _copies_precision(w, before_all, before_hit)
+        before_all = torch.cumsum(seg, 1, dtype=torch.float64).numpy()  # A: [b, H]
+        w_t = torch.from_numpy(np.take(Wb, hit_video, axis=1))  # copies of each hit entry: [b, H]
+        before_hit = (torch.cumsum(w_t, 1, dtype=torch.float64) - w_t).numpy()  # H
+        w = w_t.numpy()
+        # first copies everywhere, then the entries drawn twice or more (about a quarter), one j at a time
+        total = np.where(w >= 1, (before_hit + 1) / (before_all + 1), 0.0).sum(1)
+        rows, cols = np.nonzero(w >= 2)
+        a, h, m = before_all[rows, cols], before_hit[rows, cols], w[rows, cols]
+        j = 2
+        while len(m):
+            total += np.bincount(rows, (h + j) / (a + j), minlength=len(total))
+            keep = m > j
+            a, h, m, rows = a[keep], h[keep], m[keep], rows[keep]
+            j += 1
+        return total
 
     def gap(W: np.ndarray) -> np.ndarray:
-        nonlocal sums
-        # the largest running sum is a row's total weight times k: exact in float32 below 2**24
-        sums = np.float32 if W.size and float(W.sum(1).max()) * max(kk, 1) < 2**24 else np.float64
         step = max(1, _GAP_BLOCK // max(len(hit_pos), 1))
         parts = [W[a : a + step].astype(np.float32) for a in range(0, W.shape[0], step)]
         with ThreadPoolExecutor(min(len(parts), os.cpu_count() or 1)) as pool:  # numpy and torch release the GIL
