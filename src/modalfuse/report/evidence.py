@@ -78,11 +78,6 @@ def check_pairing(runs: list[Run]) -> None:
                             f"in the same order in every run")
 
 
-def default_reference(runs: list[Run], labels: list[str], monitor: str, split: str | None = None) -> str:
-    """``reference_choice``'s model (``split`` is ignored: the reference is chosen on validation)."""
-    return reference_choice(runs, labels, monitor)[0]
-
-
 def reference_choice(runs: list[Run], labels: list[str], monitor: str) -> tuple[str, str]:
     """The best unimodal model on ``monitor`` on the **validation** split (mean over seeds), and how
     it was chosen; never chosen on test. Without validation scores: the first unimodal model."""

@@ -72,7 +72,7 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
         from ..report import evidence
 
         split = report_split(runs)
-        reference = (evidence.default_reference(runs, labels, monitor_of(runs, split), split)
+        reference = (evidence.pick_reference(runs, labels, monitor_of(runs, split), declared=info.get("reference"))[0]
                      if evidence.has_predictions(runs, split) else labels[0])
     ordered = [(r.label, r.seed, r.folder) for lab, rs in by_label(runs, labels).items() for r in rs]
     results, meta = evaluate_runs(ordered, Plan(parsed, modalities), seed=seed, batch_size=batch_size,
