@@ -11,6 +11,7 @@ A comparison preset is a YAML file in ``configs/compare/``::
     models:                        # label -> training preset/config, or {config:, overrides:}
       text: mosi/text
       early: {config: mosi/early, overrides: [model.dropout=0.2]}
+      moe: {config: yt8m/moe, seeds: 1}   # an expensive model: at most this many of the seeds
     overrides: [train.epochs=20]   # applied to every run (before --set)
     tune:                          # the search space of `compare --tune N` (see tune.py)
       train.learning_rate: {low: 1.0e-4, high: 3.0e-3, log: true}
@@ -128,6 +129,13 @@ def _declared_reference(path: Path, spec: dict[str, Any]) -> str:
     return ref
 
 
+def _seed_cap(path: Path, label: str, value: Any) -> int:
+    """A model entry's ``seeds: N`` (at most N seeds for that model)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{path}: models.{label}.seeds must be a whole number >= 1; found {value!r}")
+    return value
+
+
 def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | None = None, *,
          per_label: dict[str, list[str]] | None = None) -> Plan:
     """Resolve comparison presets and/or training configs into the list of runs (validated).
@@ -144,6 +152,7 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
     tune: dict[str, Any] = {}
     primary = reference = ""
     ensembles: dict[str, list[str]] = {}
+    seed_caps: dict[str, int] = {}  # label -> at most this many seeds (a model entry's ``seeds:``)
     for item in configs:
         path = _find(item)
         raw = load_yaml(path)
@@ -166,8 +175,11 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
             for label, entry in spec["models"].items():
                 if isinstance(entry, str):
                     entry = {"config": entry}
-                if not isinstance(entry, dict) or set(entry) - {"config", "overrides"} or "config" not in entry:
-                    raise ConfigError(f"{path}: models.{label} must be a config name or {{config:, overrides: [...]}}")
+                if not isinstance(entry, dict) or set(entry) - {"config", "overrides", "seeds"} or "config" not in entry:
+                    raise ConfigError(f"{path}: models.{label} must be a config name or "
+                                      f"{{config:, overrides: [...], seeds: N}}")
+                if "seeds" in entry:
+                    seed_caps[str(label)] = _seed_cap(path, str(label), entry["seeds"])
                 entries.append((str(label), _model_config(entry["config"], path),
                                 [*spec.get("overrides", []), *entry.get("overrides", [])]))
         else:  # a single training config: one more model
@@ -185,6 +197,8 @@ def plan(configs: list[str], seeds: int | None = None, overrides: list[str] | No
     result.entries = entries
     for seed in result.seeds:  # seed-major: an interrupted comparison already covers every model
         for label, path, extra in entries:
+            if seed >= seed_caps.get(label, len(result.seeds)):
+                continue
             raw = apply_overrides(load_yaml(path), [*extra, *(overrides or []), *(per_label or {}).get(label, []),
                                                     f"train.seed={seed}", "train.progress=none"])
             # validated here, once, before training any run; compare hands this Config to train
