@@ -3,7 +3,8 @@
     python bench/verdicts_old_vs_new.py COMPARE_DIR [--resamples 2000]
 
 Old (until issue 24): hierarchical paired bootstrap (examples drawn once for all models, then each
-model's seeds with replacement; ``stats.paired.bootstrap_models``), percentile interval, p-value from
+model's seeds with replacement; ``stats/paired.py`` until its removal, replayed here by ``old_draws``
+with the same random streams), percentile interval, p-value from
 the inverted percentile interval, Holm within each metric, reference = the best unimodal model on
 the **test** split's monitored metric. New: the report's procedure (``report.evidence.paired``:
 seed-level Student t with the paired test-set variance, Holm within each metric, the preset's primary
@@ -18,8 +19,32 @@ import argparse
 import json
 import os
 import sys
+import zlib
 
 import numpy as np
+
+
+def old_draws(models: dict, resamples: int, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """The old procedure's replicates ``{model: {metric: [B]}}``: on each shared example resample, the
+    mean over the model's seeds drawn with replacement (its own stream per model, as the old
+    ``stats/paired.py`` drew them), from the per-seed resampled metrics of ``model_scores``."""
+    out = {}
+    for name, per_metric in models.items():
+        s = next(iter(per_metric.values())).seeds
+        rng = np.random.default_rng([seed, 1, zlib.crc32(name.encode())])
+        counts = np.stack([np.bincount(rng.integers(0, s, size=s), minlength=s) for _ in range(resamples)])
+        out[name] = {m: (sc.replicates * counts).sum(1) / s for m, sc in per_metric.items()}
+    return out
+
+
+def old_compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """The old percentile interval and p-value (the inverted percentile interval, ``(k + 1)/(B + 1)``)."""
+    d = (a - b)[np.isfinite(a - b)]
+    if not len(d):
+        return float("nan"), float("nan"), float("nan")
+    lo, hi = np.percentile(d, [2.5, 97.5])
+    p = 2 * min((np.sum(d <= 0) + 1) / (len(d) + 1), (np.sum(d >= 0) + 1) / (len(d) + 1))
+    return float(lo), float(hi), float(min(1.0, p))
 
 
 def old_rows(records, labels, split, monitor, resamples):
@@ -27,7 +52,7 @@ def old_rows(records, labels, split, monitor, resamples):
     from modalfuse.metrics import direction
     from modalfuse.report import evidence
     from modalfuse.report.runs import by_label
-    from modalfuse.stats.paired import bootstrap_models, compare_pair, holm, verdict
+    from modalfuse.stats.verdicts import holm, model_scores, verdict
 
     groups = by_label(records, labels)
     uni = [lab for lab, g in groups.items() if len(g[0].modalities) == 1]
@@ -35,14 +60,16 @@ def old_rows(records, labels, split, monitor, resamples):
     ref = max(uni, key=lambda lab: sign * np.mean([evidence.run_values(r, split).get(monitor, np.nan) for r in groups[lab]]))
     per_model = {lab: [evidence._fns(r, split) for r in g] for lab, g in groups.items()}
     n = len(records[0].predictions[split]["ids"])
-    models = bootstrap_models(per_model, n, resamples=resamples, seed=0)
+    models = model_scores(per_model, n, resamples=resamples, seed=0)
+    draws = old_draws(models, resamples)
     out = {}
-    for metric in per_model[ref][0]:
+    for metric in models[ref]:
+        mean = {m: models[m][metric].mean for m in models}
         pairs = [m for m in models if m != ref]
-        order = sorted(models, key=lambda k: (-1 if direction(metric) == "max" else 1) * models[k].observed[metric])
+        order = sorted(models, key=lambda k: (-1 if direction(metric) == "max" else 1) * mean[k])
         adjacent = [(hi, lo) for hi, lo in zip(order, order[1:]) if ref not in (hi, lo)]
-        stats = [compare_pair(models[m], models[ref], metric) for m in pairs]
-        stats += [compare_pair(models[a], models[b], metric) for a, b in adjacent]
+        stats = [(mean[a] - mean[b], *old_compare(draws[a][metric], draws[b][metric]))
+                 for a, b in [(m, ref) for m in pairs] + adjacent]
         adj = holm([s[3] for s in stats])
         for m, s, pa in zip(pairs, stats, adj):
             out[m, metric] = (s[0], s[1], s[2], float(pa), verdict(metric, s[0], pa))

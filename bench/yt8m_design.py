@@ -15,8 +15,9 @@ Candidates (labels of the comparison folders), at matched widths:
 At each size the pick is the attention design (not ``none``: it is the control that says whether
 attention helps at all) with the highest mean validation GAP over its seeds; the table gives every
 candidate's validation and test GAP (mean, and sample standard deviation over seeds where there are
-several). Test differences against ``none`` come from modalfuse's hierarchical paired bootstrap
-(test videos shared, seeds drawn per model; ``stats.paired``), 95 % interval and two-sided p-value.
+several). Test differences against ``none`` are the comparison report's (``stats.difference``: seed-level
+Student t with the paired test-set variance from shared test-video resamples), 95 % interval and
+two-sided p-value, not Holm-adjusted.
 The last line printed is one JSON object.
 """
 
@@ -36,7 +37,8 @@ SIZES = {
 
 def study(folder: Path, labels: tuple[str, ...], resamples: int) -> dict:
     from modalfuse.report.runs import read_run
-    from modalfuse.stats.paired import bootstrap_models, compare_pair
+    from modalfuse.stats.difference import difference
+    from modalfuse.stats.verdicts import model_scores
     from modalfuse.stats.weighted import metric_functions
 
     runs = {lab: [read_run(d, lab, int(d.name.rsplit("-seed", 1)[1]))
@@ -59,11 +61,12 @@ def study(folder: Path, labels: tuple[str, ...], resamples: int) -> dict:
     versus = {}
     if none:
         n = len(next(iter(runs.values()))[0].predictions["test"]["ids"])
-        models = bootstrap_models({lab: [metric_functions(r.kind, r.predictions["test"]) for r in rs]
-                                   for lab, rs in runs.items()}, n, resamples=resamples, seed=0)
+        models = model_scores({lab: [{"gap": metric_functions(r.kind, r.predictions["test"])["gap"]} for r in rs]
+                               for lab, rs in runs.items()}, n, resamples=resamples, seed=0)
         for lab in attention:
-            delta, lo, hi, p = compare_pair(models[lab], models[none], "gap")
-            versus[lab] = {"vs": none, "delta": delta, "ci95": [lo, hi], "p_value": p}
+            d = difference(models[lab]["gap"], models[none]["gap"])
+            versus[lab] = {"vs": none, "delta": d.estimate, "ci95": list(d.interval(0.95)), "p_value": d.p_value(),
+                           "df": d.df, "mde": d.mde()}
     return {"folder": str(folder), "candidates": rows, "pick_on_validation": pick, "test_minus_none": versus}
 
 

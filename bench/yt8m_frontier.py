@@ -10,11 +10,11 @@ on the same 1,380 (checked: every run must have the same test ids).
 Series: labels ``<design>-w<width>`` make one curve per design; the paper-size presets extend them
 (``attend-fusion`` -> projection, ``attend-fusion-modality`` -> modality, ``attend-fusion-none`` ->
 none); every other label (fc-late, fc-early, rgb-only, ...) is a single point. A point is the mean
-test GAP@20 over a model's seeds, with the 95 % interval of modalfuse's hierarchical bootstrap
-(``stats.paired.bootstrap_models``: test videos drawn once for every model, then each model's seeds).
-The same draws give, at each width, the paired difference of each attention design minus ``none``
-(interval and p-value as in the comparison reports; not Holm-adjusted: they are reported, not
-used to pick). The Pareto frontier lists the models that no other model matches or beats on both
+test GAP@20 over a model's seeds, with the comparison report's 95 % interval (``stats.difference``:
+seed-level Student t with the test-set variance from test-video resamples drawn once for every
+model). The same resamples give, at each width, the paired difference of each attention design minus
+``none`` (interval and p-value as in the comparison reports; not Holm-adjusted: they are reported,
+not used to pick). The Pareto frontier lists the models that no other model matches or beats on both
 GAP and parameters. Writes ``OUT/frontier.png`` and ``OUT/frontier.json``; the last line printed is
 one JSON object.
 """
@@ -62,7 +62,8 @@ def collect(folders: list[Path]) -> dict[str, list]:
 
 def analyse(folders: list[Path], resamples: int) -> dict:
     from modalfuse.report.runs import check_comparable
-    from modalfuse.stats.paired import bootstrap_models, compare_pair
+    from modalfuse.stats.difference import difference
+    from modalfuse.stats.verdicts import model_scores
     from modalfuse.stats.weighted import metric_functions
 
     groups = collect(folders)
@@ -70,16 +71,15 @@ def analyse(folders: list[Path], resamples: int) -> dict:
         raise SystemExit(f"no finished runs with predictions in {', '.join(map(str, folders))}")
     check_comparable([r for runs in groups.values() for r in runs])  # one task, the same test videos
     ids = next(iter(groups.values()))[0].predictions["test"]["ids"]
-    per_model = {lab: [metric_functions(r.kind, r.predictions["test"]) for r in runs] for lab, runs in groups.items()}
-    models = bootstrap_models(per_model, len(ids), resamples=resamples, seed=0)
+    per_model = {lab: [{"gap": metric_functions(r.kind, r.predictions["test"])["gap"]} for r in runs]
+                 for lab, runs in groups.items()}
+    models = {lab: sc["gap"] for lab, sc in model_scores(per_model, len(ids), resamples=resamples, seed=0).items()}
     points = []
     for label, runs in groups.items():
-        rep = models[label]
         design, width = _series(label)
         points.append({"model": label, "design": design, "width": width, "seeds": len(runs),
                        "parameters": int(runs[0].analysis["efficiency"]["parameters"]) if runs[0].analysis else None,
-                       "gap": rep.observed["gap"],
-                       "ci95": [float(np.percentile(rep.values["gap"], 2.5)), float(np.percentile(rep.values["gap"], 97.5))],
+                       "gap": models[label].mean, "ci95": list(difference(models[label]).interval(0.95)),
                        "valid_gap": float(np.mean([r.metrics["valid"]["gap"] for r in runs]))})
     points.sort(key=lambda p: (p["parameters"] or 0))
     pareto = [p["model"] for p in points
@@ -92,8 +92,9 @@ def analyse(folders: list[Path], resamples: int) -> dict:
         none = next((q["model"] for q in points if q["design"] == "none" and q["width"] == p["width"]), None)
         if none is None:
             continue
-        delta, lo, hi, pv = compare_pair(models[p["model"]], models[none], "gap")
-        versus.append({"model": p["model"], "vs": none, "delta": delta, "ci95": [lo, hi], "p_value": pv})
+        d = difference(models[p["model"]], models[none])
+        versus.append({"model": p["model"], "vs": none, "delta": d.estimate, "ci95": list(d.interval(0.95)),
+                       "p_value": d.p_value(), "df": d.df})
     return {"test_videos": int(len(ids)), "resamples": resamples, "folders": [str(f) for f in folders],
             "points": points, "pareto": pareto, "attention_minus_none": versus}
 

@@ -177,7 +177,7 @@ def _add_robustness(sub: Any) -> None:
     p.add_argument("--metric", dest="metrics", action="append", default=[], help="metric (repeatable; default: the runs' monitor)")
     p.add_argument("--seed", type=int, default=0, help="corruption and bootstrap seed")
     p.add_argument("--resamples", type=int, default=None,
-                   help="bootstrap replicates (default: 1000, or 4 x comparisons / 0.05 when more, so Holm can reach it)")
+                   help="example resamples for the test-set variance (default: 2000, as reports)")
     p.add_argument("--batch-size", type=int, default=1024, help="evaluation batch, the same for every model")
     p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="default: CUDA when present")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's; 1 is fastest "

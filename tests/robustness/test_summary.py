@@ -34,7 +34,7 @@ def test_a_planted_difference_in_degradation_is_found_and_equal_models_are_indis
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 2, N)
     curves = {"robust": [0.9, 0.88, 0.86], "fragile": [0.9, 0.7, 0.5], "twin": [0.9, 0.88, 0.86]}
-    runs = [_run(label, seed, acc, truth, rng) for label, acc in curves.items() for seed in (0, 1)]
+    runs = [_run(label, seed, acc, truth, rng) for label, acc in curves.items() for seed in (0, 1, 2)]
     reps = bootstrap(runs, ["accuracy"], resamples=500, seed=0)
     rows = {r["model"]: r for r in auc_rows(reps, runs, ["accuracy"], "robust")}
     assert rows["robust"]["degradation_verdict"] == "reference"
@@ -49,9 +49,37 @@ def test_a_planted_difference_in_degradation_is_found_and_equal_models_are_indis
     assert f["degradation_ci_low"] <= f["degradation"] <= f["degradation_ci_high"]
 
 
-def test_enough_resamples_for_holm_to_reach_significance():
-    from modalfuse.robustness.summary import auto_resamples
+def test_point_intervals_and_deltas_are_the_reports_difference() -> None:
+    """Every interval and Δ is ``stats.difference.difference`` on the shared resamples, judged by the
+    report's ``stats.verdicts.judge``: the same numbers as computing them directly."""
+    from modalfuse.stats.difference import difference
+    from modalfuse.stats.verdicts import judge
 
-    for m in (1, 16, 48, 72):
-        b = auto_resamples(m)
-        assert b >= 1000 and m * 2 / (b + 1) < 0.05  # the smallest attainable p, Holm-adjusted
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 2, N)
+    curves = {"a": [0.85, 0.8, 0.7], "b": [0.85, 0.75, 0.6]}
+    runs = [_run(label, seed, acc, truth, rng) for label, acc in curves.items() for seed in (0, 1, 2)]
+    reps = bootstrap(runs, ["accuracy"], resamples=300, seed=0)
+    key = "missing|text|0.5|accuracy"
+    row = next(r for r in point_rows(reps, runs, ["accuracy"]) if r["model"] == "b" and r["level"] == "0.5")
+    d = difference(reps["b"][key])
+    assert (row["value"], row["ci_low"], row["ci_high"]) == pytest.approx((d.estimate, *d.interval(0.95)))
+    assert row["seeds"] == 3 and d.df < 30  # three seeds: a t interval with few degrees of freedom
+    auc = {r["model"]: r for r in auc_rows(reps, runs, ["accuracy"], "a")}["b"]
+    k = "missing|text|degradation|accuracy"
+    dd = difference(reps["b"][k], reps["a"][k])
+    j = judge([dd], "loss")[0]
+    assert auc["degradation_delta"] == pytest.approx(dd.estimate)
+    assert (auc["degradation_delta_ci_low"], auc["degradation_delta_ci_high"]) == pytest.approx((j.ci_low, j.ci_high))
+    assert auc["degradation_p_adjusted"] == pytest.approx(j.p_adjusted) and auc["degradation_mde"] == pytest.approx(j.mde)
+
+
+def test_no_p_value_floor_from_the_resample_count() -> None:
+    """100 resamples, 40 comparisons in one Holm family: a large difference still gets its verdict
+    (a percentile bootstrap's smallest p, 2/101, times 40 could never fall below 0.05)."""
+    rng = np.random.default_rng(2)
+    truth = rng.integers(0, 2, N)
+    models = {"ref": [0.9, 0.88, 0.86], **{f"m{i}": [0.9, 0.7, 0.5] for i in range(40)}}
+    runs = [_run(label, seed, acc, truth, rng) for label, acc in models.items() for seed in (0, 1, 2)]
+    rows = auc_rows(bootstrap(runs, ["accuracy"], resamples=100, seed=0), runs, ["accuracy"], "ref")
+    assert {r["degradation_verdict"] for r in rows if r["model"] != "ref"} == {"worse"}

@@ -9,6 +9,8 @@ import json
 import math
 from pathlib import Path
 
+from ..stats.verdicts import reading
+
 
 def _num(v: str) -> float:
     try:
@@ -38,8 +40,9 @@ def section_lines(folder: str | Path, *, image_prefix: str = "", level: int = 2)
           f"Test split under graded corruptions (`{meta.get('command', '')}`), {meta.get('examples')} examples, "
           f"seeds per model: {', '.join(f'{k} {len(v)}' for k, v in seeds.items())}; corruption seed "
           f"{meta.get('seed', 0)}, the same corrupted inputs for every model. Every point in `robustness.csv` "
-          f"carries a 95 % interval (hierarchical paired bootstrap over test examples and seeds, "
-          f"{meta.get('resamples')} replicates).",
+          f"carries a 95 % interval, and every Δ its interval and verdict, from the comparison report's "
+          f"procedure (seed-level Student t with the paired test-set variance, {meta.get('resamples')} example "
+          f"resamples; docs/statistics.md).",
           "",
           "**AUC** is the mean of the metric over the curve (trapezoid over equally spaced levels, clean to most "
           "severe); **degradation** is how much of the clean score it loses on average (lower = more graceful). "
@@ -62,6 +65,8 @@ def section_lines(folder: str | Path, *, image_prefix: str = "", level: int = 2)
                 verdict = "**more graceful**"
             elif verdict == "worse":
                 verdict = "**less graceful**"
+            else:
+                verdict = reading(verdict, _num(r.get("degradation_mde", "")))
             md.append(f"| {r['corruption']} | {r['modality']} | {r['model']} | {_num(r['clean']):.4f} | "
                       f"{_num(r['auc']):.4f} [{_num(r['auc_ci_low']):.4f}, {_num(r['auc_ci_high']):.4f}] | "
                       f"{_num(r['degradation']):+.4f} [{_num(r['degradation_ci_low']):+.4f}, "

@@ -5,7 +5,7 @@ test split under graded corruptions (``corruptions``) of each modality and of al
 (``evaluate``), and writes, into ``--out`` (default ``<comparison>/robustness``):
 
 - ``robustness.csv``: ``model, modality, corruption, level, metric, value, ci_low, ci_high, seeds,
-  examples`` (intervals: hierarchical paired bootstrap over test examples and seeds);
+  examples`` (intervals: the comparison report's, seed-level t with the paired test-set variance);
 - ``robustness_auc.csv``: per model and curve the area under the curve and the degradation from the
   clean score, with intervals and verdicts against the reference (``summary``);
 - ``robustness-<corruption>.png``: the metric against the level, one line per model with its band;
@@ -42,8 +42,8 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
         reference: the model verdicts compare with (default: the report's, the best unimodal model).
         metrics: bootstrappable metrics (default: the runs' monitored metric).
         seed: the corruption and bootstrap seed.
-        resamples: bootstrap replicates (default: ``summary.auto_resamples``, enough for Holm over
-            every comparison to reach significance).
+        resamples: example resamples for the test-set variance (default: the report's,
+            ``summary.DEFAULT_RESAMPLES``).
         batch_size: the evaluation batch (the same for every model: draws are per batch).
         device: ``cpu``/``cuda`` (default: CUDA when present).
         threads: CPU threads for torch (``None``: torch's default; 1 is fastest for small models on
@@ -59,7 +59,7 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
     from ..report.runs import by_label, collect, monitor_of, report_split
     from ..training.runfolder import atomic_write, write_json
     from .evaluate import Plan, evaluate_runs
-    from .summary import auc_rows, auto_resamples, bootstrap, choose_metrics, curves_of, point_rows
+    from .summary import DEFAULT_RESAMPLES, auc_rows, bootstrap, choose_metrics, point_rows
 
     t_start = time.perf_counter()
     parsed = _check_options(corruptions, resamples, batch_size, threads)
@@ -80,15 +80,14 @@ def robustness(paths: list[str], out: str | Path | None = None, *, corruptions: 
     chosen = choose_metrics(results, metrics)
     t_boot = time.perf_counter()
     if resamples is None:
-        resamples = auto_resamples(len(curves_of(results)) * (len(labels) - 1))
+        resamples = DEFAULT_RESAMPLES
     reps = bootstrap(results, chosen, resamples=resamples, seed=seed)
     points, aucs = point_rows(reps, results, chosen), auc_rows(reps, results, chosen, reference)
     boot_seconds = time.perf_counter() - t_boot
 
     plots = _write_tables_and_plots(folder, points, aucs, chosen)
-    default_resamples = auto_resamples(len(curves_of(results)) * (len(labels) - 1))
     command = _command(paths, out, corruptions, modalities, metrics, reference, seed,
-                       resamples if resamples != default_resamples else None, batch_size, threads)
+                       resamples if resamples != DEFAULT_RESAMPLES else None, batch_size, threads)
     write_json(folder / "robustness.json", {
         "command": command, "models": labels, "reference": reference, "metrics": chosen,
         "seeds": {lab: sorted(r.seed for r in runs if r.label == lab) for lab in labels},
@@ -117,7 +116,7 @@ def _check_options(corruptions: list[str] | None, resamples: int | None, batch_s
 
         torch.set_num_threads(threads)
     if resamples is not None and resamples < 100:
-        raise UserError(f"--resamples {resamples}: expected at least 100 (percentile intervals need them)")
+        raise UserError(f"--resamples {resamples}: expected at least 100 (they estimate the test-set variance)")
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: expected at least 1")
     parsed = [parse_spec(c) for c in corruptions] if corruptions else None

@@ -1,17 +1,21 @@
 """Intervals, areas under the curves, verdicts, and the files of a robustness folder.
 
-Intervals are ``stats.paired``'s hierarchical paired bootstrap: one draw of test examples shared by
-every model and every point (the pairing), then each model's seeds drawn with replacement; a point's
-95 % interval is the 2.5/97.5 percentiles of its replicates.
+Intervals and verdicts are the comparison report's (``stats.difference``, ``stats.verdicts``): one
+draw of test-example resamples shared by every model and every point (the pairing); a point's 95 %
+interval is ``stats.difference.difference`` of the model's scores alone (seed-level Student t: the
+between-seed variance over the seed count plus the test-set part shared by its seeds, Welch-
+Satterthwaite df), and a difference from the reference is ``difference(model, reference)``, judged
+by ``stats.verdicts.judge`` (Holm, verdict, minimum detectable effect) exactly as a report's
+comparisons are.
 
 Area under the curve: the levels of a curve sit at equally spaced positions ``0 .. 1`` from clean to
 most severe, and ``auc`` is the trapezoidal area of the metric over them (a mean of the metric
 over the graded range, in the metric's units; for ``missing`` at 0, 0.25, .., 1 it is the area over
 the missing fraction itself). ``degradation`` is how much of the clean score the curve loses on
 average: ``clean - auc`` for a maximised metric, ``auc - clean`` for a minimised one (lower is more
-graceful). Both are linear in the points, so each bootstrap replicate gives them exactly and the
-verdicts against the reference use the same replicates: ``stats.paired.compare_pair`` (percentile
-interval, two-sided p), Holm-adjusted over all curves and models of one metric and quantity.
+graceful). Both are linear in the points, so each seed's AUC and degradation on each resample are
+exact, and they are compared like any metric; Holm runs over all curves and models of one metric
+and quantity.
 """
 
 from __future__ import annotations
@@ -24,25 +28,19 @@ from typing import Any
 import numpy as np
 
 from ..metrics import direction
-from ..stats.paired import ALPHA, Replicates, bootstrap_models, compare_pair, holm, verdict
+from ..stats.difference import Scores, difference
+from ..stats.verdicts import ALPHA, RESAMPLES, judge, model_scores
 from ..stats.weighted import metric_functions
 from .corruptions import CORRUPTIONS
-from .evaluate import Point, RunResult
+from .evaluate import RunResult
 
 POINT_COLUMNS = ("model", "modality", "corruption", "level", "metric", "value", "ci_low", "ci_high", "seeds", "examples")
 AUC_COLUMNS = ("model", "modality", "corruption", "metric", "clean", "auc", "auc_ci_low", "auc_ci_high",
                "degradation", "degradation_ci_low", "degradation_ci_high", "reference",
                "auc_delta", "auc_delta_ci_low", "auc_delta_ci_high", "auc_p_adjusted", "auc_verdict",
                "degradation_delta", "degradation_delta_ci_low", "degradation_delta_ci_high",
-               "degradation_p_adjusted", "degradation_verdict")
-
-
-def auto_resamples(comparisons: int, alpha: float = ALPHA, floor: int = 1000) -> int:
-    """Bootstrap replicates for ``comparisons`` Holm-corrected tests: the smallest p-value ``B``
-    replicates can give is ``2 / (B + 1)``, and Holm multiplies the smallest by the family size, so
-    with too few replicates no verdict can be significant however large the difference (1000
-    replicates and 48 comparisons: at best p = 0.096). ``4 m / alpha`` leaves a factor of two."""
-    return max(floor, math.ceil(4 * max(comparisons, 1) / alpha))
+               "degradation_p_adjusted", "degradation_verdict", "auc_mde", "degradation_mde")
+DEFAULT_RESAMPLES = RESAMPLES  # the report's: resamples only estimate the test-set variance (B - 1 df)
 
 
 def level_text(level: float) -> str:
@@ -101,8 +99,10 @@ def _memo(fn: Any) -> Any:
     return wrapped
 
 
-def bootstrap(results: list[RunResult], metrics: list[str], *, resamples: int, seed: int) -> dict[str, Replicates]:
-    """``{model: Replicates}`` over every point, AUC and degradation key (one shared example draw)."""
+def bootstrap(results: list[RunResult], metrics: list[str], *, resamples: int,
+              seed: int) -> dict[str, dict[str, Scores]]:
+    """``{model: {key: Scores}}`` over every point, AUC and degradation key: each seed's value on the
+    whole test split and on every example resample (one draw shared by every model and key)."""
     curves = curves_of(results)
     per_model: dict[str, list[dict[str, Any]]] = {}
     for r in results:
@@ -124,67 +124,59 @@ def bootstrap(results: list[RunResult], metrics: list[str], *, resamples: int, s
                 fns[_key(c, m, "degradation", metric)] = (
                     lambda W, clean=parts[0], auc=auc, sign=sign: sign * (clean(W) - auc(W)))
         per_model.setdefault(r.label, []).append(fns)
-    n = len(results[0].ids)
-    return bootstrap_models(per_model, n, resamples=resamples, seed=seed)
+    return model_scores(per_model, len(results[0].ids), resamples=resamples, seed=seed)
 
 
-def _interval(rep: Replicates, key: str) -> tuple[float, float, float]:
-    v = rep.values[key]
-    v = v[np.isfinite(v)]
-    lo, hi = (np.percentile(v, [2.5, 97.5]) if len(v) else (math.nan, math.nan))
-    return rep.observed[key], float(lo), float(hi)
+def _interval(sc: Scores) -> tuple[float, float, float]:
+    """The model's mean over seeds and its 95 % interval (``difference`` without a reference)."""
+    lo, hi = difference(sc).interval(1 - ALPHA)
+    return sc.mean, lo, hi
 
 
-def point_rows(reps: dict[str, Replicates], results: list[RunResult], metrics: list[str]) -> list[dict[str, Any]]:
+def point_rows(reps: dict[str, dict[str, Scores]], results: list[RunResult], metrics: list[str]) -> list[dict[str, Any]]:
     """``robustness.csv``: one row per model, curve, level and metric."""
     rows = []
     n = len(results[0].ids)
-    for model, rep in reps.items():
+    for model, sc in reps.items():
         for (c, m), levels in curves_of(results).items():
             for level in levels:
                 for metric in metrics:
-                    value, lo, hi = _interval(rep, _key(c, m, level, metric))
+                    key = _key(c, m, level, metric)
+                    value, lo, hi = _interval(sc[key])
                     rows.append({"model": model, "modality": m, "corruption": c, "level": level_text(level),
                                  "metric": metric, "value": value, "ci_low": lo, "ci_high": hi,
-                                 "seeds": rep.seeds, "examples": n})
+                                 "seeds": sc[key].seeds, "examples": n})
     return rows
 
 
-def auc_rows(reps: dict[str, Replicates], results: list[RunResult], metrics: list[str], reference: str,
+def auc_rows(reps: dict[str, dict[str, Scores]], results: list[RunResult], metrics: list[str], reference: str,
              alpha: float = ALPHA) -> list[dict[str, Any]]:
     """``robustness_auc.csv``: per model and curve, AUC and degradation with intervals, and each
-    against ``reference`` (difference, interval, Holm-adjusted p, verdict)."""
-    rows = []
+    against ``reference`` (difference, interval, Holm-adjusted p, verdict, minimum detectable effect)."""
+    rows, diffs = [], {}
     for (c, m), levels in curves_of(results).items():
         for metric in metrics:
-            for model, rep in reps.items():
-                clean = rep.observed[_key(c, m, levels[0], metric)]
-                auc, alo, ahi = _interval(rep, _key(c, m, "auc", metric))
-                deg, dlo, dhi = _interval(rep, _key(c, m, "degradation", metric))
-                row = {"model": model, "modality": m, "corruption": c, "metric": metric, "clean": clean,
-                       "auc": auc, "auc_ci_low": alo, "auc_ci_high": ahi, "degradation": deg,
-                       "degradation_ci_low": dlo, "degradation_ci_high": dhi, "reference": reference}
-                if model != reference:
-                    for q in ("auc", "degradation"):
-                        k = _key(c, m, q, metric)
-                        delta, lo, hi, p = compare_pair(rep, reps[reference], k)
-                        row.update({f"{q}_delta": delta, f"{q}_delta_ci_low": lo, f"{q}_delta_ci_high": hi, f"_{q}_p": p})
+            for model, sc in reps.items():
+                auc, alo, ahi = _interval(sc[_key(c, m, "auc", metric)])
+                deg, dlo, dhi = _interval(sc[_key(c, m, "degradation", metric)])
+                row = {"model": model, "modality": m, "corruption": c, "metric": metric,
+                       "clean": sc[_key(c, m, levels[0], metric)].mean, "auc": auc, "auc_ci_low": alo,
+                       "auc_ci_high": ahi, "degradation": deg, "degradation_ci_low": dlo,
+                       "degradation_ci_high": dhi, "reference": reference}
                 rows.append(row)
-    # Holm over every comparison of one metric and quantity (all curves, all models)
-    for metric in metrics:
-        for q in ("auc", "degradation"):
-            family = [r for r in rows if r["metric"] == metric and f"_{q}_p" in r]
-            for r, pa in zip(family, holm([r[f"_{q}_p"] for r in family])):
-                r[f"{q}_p_adjusted"] = float(pa)
-                if q == "auc":
-                    r["auc_verdict"] = verdict(metric, r["auc_delta"], pa, alpha)
-                else:  # less degradation is better, whatever the metric's direction
-                    r["degradation_verdict"] = verdict("loss", r["degradation_delta"], pa, alpha)
-    for r in rows:
-        r.pop("_auc_p", None)
-        r.pop("_degradation_p", None)
-        if r["model"] == reference:
-            r["auc_verdict"] = r["degradation_verdict"] = "reference"
+                if model == reference:
+                    row["auc_verdict"] = row["degradation_verdict"] = "reference"
+                    continue
+                for q in ("auc", "degradation"):
+                    k = _key(c, m, q, metric)
+                    diffs.setdefault((metric, q), []).append((row, difference(sc[k], reps[reference][k])))
+    # one Holm family per metric and quantity (all curves, all models); less degradation is better
+    # whatever the metric's direction
+    for (metric, q), family in diffs.items():
+        judged = judge([d for _, d in family], metric if q == "auc" else "loss", alpha)
+        for (row, d), j in zip(family, judged):
+            row.update({f"{q}_delta": d.estimate, f"{q}_delta_ci_low": j.ci_low, f"{q}_delta_ci_high": j.ci_high,
+                        f"{q}_p_adjusted": j.p_adjusted, f"{q}_verdict": j.verdict, f"{q}_mde": j.mde})
     return rows
 
 

@@ -147,15 +147,19 @@ def _shared_variance(x: np.ndarray) -> tuple[float, float]:
     return total, off
 
 
-def difference(model: Scores, reference: Scores) -> Difference:
+def difference(model: Scores, reference: Scores | None = None) -> Difference:
     """``model - reference``: seed-level studentized difference with the paired test-set variance.
 
     Args:
         model, reference: the two models' scores on one metric, replicates on the SAME resamples.
+            Without ``reference``: the model's own score (a difference from a noiseless 0), whose
+            interval has the same two parts (its seed part and its test-set part ``var(g)``).
 
     Returns:
         A ``Difference`` (``interval()``, ``p_value()``, ``mde()``, ``se``, ``df``).
     """
+    if reference is None:
+        reference = Scores(np.zeros(1), np.zeros((len(model.replicates), 1)))
     ok = np.isfinite(model.replicates).all(1) & np.isfinite(reference.replicates).all(1)
     a, b = model.replicates[ok], reference.replicates[ok]
     n_res = int(ok.sum())

@@ -54,15 +54,20 @@ class Comparison:
     @property
     def reading(self) -> str:
         """The verdict as a reader should take it: an ``indistinguishable`` carries its MDE."""
-        if self.verdict != "indistinguishable":
-            return self.verdict
-        parts = [self.note] if self.note else []
-        if math.isfinite(self.mde):
-            parts.append(f"could detect ≥ {self.mde:.3g}")
-        return f"indistinguishable ({'; '.join(parts)})" if parts else self.verdict
+        return reading(self.verdict, self.mde, self.note)
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def reading(verdict: str, mde: float, note: str = "") -> str:
+    """A verdict as a reader should take it: ``indistinguishable (could detect ≥ 0.021)``."""
+    if verdict != "indistinguishable":
+        return verdict
+    parts = [note] if note else []
+    if math.isfinite(mde):
+        parts.append(f"could detect ≥ {mde:.3g}")
+    return f"indistinguishable ({'; '.join(parts)})" if parts else verdict
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -107,6 +112,35 @@ def _note(d: Difference, p_adjusted: float, alpha: float) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What a family makes of one difference: its interval, raw and Holm-adjusted p, verdict,
+    minimum detectable effect, the seeds that would detect it, and a note."""
+
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+    verdict: str
+    mde: float
+    seeds_needed: int | None
+    note: str
+
+
+def judge(diffs: Sequence[Difference], metric: str, alpha: float = ALPHA) -> list[Judgement]:
+    """One Holm family: each difference's ``1 - alpha`` interval, two-sided p, Holm-adjusted p, the
+    verdict in ``metric``'s direction, and its MDE and seeds needed at the family's Bonferroni level
+    ``alpha / m``. Comparison reports and robustness curves both judge their differences here."""
+    p_raw = [d.p_value() for d in diffs]
+    level = alpha / max(len(diffs), 1)
+    out = []
+    for d, p, pa in zip(diffs, p_raw, holm(p_raw)):
+        lo, hi = d.interval(1 - alpha)
+        out.append(Judgement(lo, hi, p, float(pa), verdict(metric, d.estimate, pa, alpha), d.mde(level),
+                             d.seeds_needed(alpha=level), _note(d, float(pa), alpha)))
+    return out
+
+
 def family(models: dict[str, dict[str, Scores]], reference: str, metric: str, *, role: str, examples: int,
            alpha: float = ALPHA) -> list[Comparison]:
     """One metric's comparisons, Holm-adjusted together: each model against ``reference``, then each
@@ -115,16 +149,9 @@ def family(models: dict[str, dict[str, Scores]], reference: str, metric: str, *,
     order = ranking(models, metric)
     pairs += [(hi, lo, "adjacent") for hi, lo in zip(order, order[1:]) if reference not in (hi, lo)]
     diffs = [difference(models[x][metric], models[y][metric]) for x, y, _ in pairs]
-    p_raw = [d.p_value() for d in diffs]
-    adjusted = holm(p_raw)
-    level = alpha / max(len(pairs), 1)
-    rows = []
-    for (x, y, kind), d, p, pa in zip(pairs, diffs, p_raw, adjusted):
-        lo, hi = d.interval(1 - alpha)
-        rows.append(Comparison(x, y, metric, role, d.estimate, lo, hi, p, float(pa), verdict(metric, d.estimate, pa, alpha),
-                               d.mde(level), d.seeds_needed(alpha=level), d.se, d.df,
-                               f"{d.seeds[0]}/{d.seeds[1]}", examples, kind, _note(d, float(pa), alpha)))
-    return rows
+    return [Comparison(x, y, metric, role, d.estimate, j.ci_low, j.ci_high, j.p_value, j.p_adjusted, j.verdict,
+                       j.mde, j.seeds_needed, d.se, d.df, f"{d.seeds[0]}/{d.seeds[1]}", examples, kind, j.note)
+            for (x, y, kind), d, j in zip(pairs, diffs, judge(diffs, metric, alpha))]
 
 
 def comparisons(models: dict[str, dict[str, Scores]], reference: str, metrics: Sequence[str], primary: str, *,
