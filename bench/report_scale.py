@@ -14,10 +14,16 @@ which prints its wall time, its CPU time (user + system, all threads) and its pe
 machine shared with other jobs the wall time is inflated by the load; the CPU time much less so.
 
 Targets (issue 30): a 4-model x 3-seed report on 29k videos in <= 60 s and <= 2 GB on 2 cores; time
-linear in videos. The time for 1.1M videos (the 2018 validation set) is projected linearly from the
-largest size run. A size whose bootstrap weight matrix (``resamples x videos`` float32) would need
-more than half of the memory available now is skipped and said so. The machine's load average is
-printed with each figure. The last line printed is one JSON object.
+linear in videos. Linearity is judged on CPU time (user + system of the report's process), which the
+load of other jobs barely moves: the exponent of a least-squares fit of log CPU seconds on log videos
+over every size run (wall time's too, labelled as load-dependent). The time for 1.1M videos (the 2018
+validation set) is projected from the CPU fit. The bootstrap weights are drawn block by block
+(``stats.difference.weight_blocks``), so no size needs the whole ``resamples x videos`` matrix. The
+machine's load average is printed with each figure. The last line printed is one JSON object.
+
+``--gap-memory VIDEOS`` measures instead one run's resampled GAP with the weights held whole (the
+report's path before) and block by block: peak RSS of each in its own process, and whether their
+replicates are identical.
 """
 
 from __future__ import annotations
@@ -135,11 +141,72 @@ print(json.dumps({"seconds": time.perf_counter() - t, "cpu_seconds": u.ru_utime 
 """
 
 
-def available_gb() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) / 2**20
-    return float("inf")
+GAP_CHILD = """
+import hashlib, json, resource, sys, time
+import numpy as np
+from modalfuse.stats.difference import block_rows, block_scores, example_weights, scores, weight_blocks
+from modalfuse.stats.weighted import metric_functions
+z = np.load(sys.argv[1])
+fns = [{"gap": metric_functions("multilabel", {k: z[k] for k in z.files})["gap"]}]
+n, b, mode = len(z["label_ptr"]) - 1, int(sys.argv[2]), sys.argv[3]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+t, w = time.process_time(), time.perf_counter()
+rng = np.random.default_rng([0, 0])
+if mode == "whole":  # the report's path before issue 30's block-wise weights: one [B, N] float32 matrix
+    got = scores(fns, example_weights(n, b, rng))["gap"]
+else:
+    got = block_scores({"": fns}, weight_blocks(n, b, rng), n)[""]["gap"]
+print(json.dumps({"mode": mode, "weight_rows_held": b if mode == "whole" else block_rows(n, b),
+                  "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+                  "rss_before_gb": round(before, 3), "cpu_seconds": round(time.process_time() - t, 1),
+                  "seconds": round(time.perf_counter() - w, 1),
+                  "replicates_sha1": hashlib.sha1(got.replicates.tobytes()).hexdigest()[:12]}))
+"""
+
+
+def gap_memory(n: int, resamples: int, real: tuple[np.ndarray, np.ndarray], base: Path) -> dict:
+    """Peak RSS of one run's resampled GAP on ``n`` videos, weights whole against block-wise.
+
+    Each mode runs in a fresh child (its own peak RSS); both draw the same weights, so their
+    replicates must be identical (GAP's sums are exact): the hash of each is printed.
+    """
+    rng = np.random.default_rng(n)
+    ptr, lab = draw_labels(*real, n, rng)
+    freq = np.bincount(real[1], minlength=CLASSES) + 0.5
+    path = base / f"gap-{n}.npz"
+    np.savez(path, **model_predictions(ptr, lab, freq / freq.sum(), 0.9, rng))
+    out = {}
+    for mode in ("whole", "blocks"):
+        load = os.getloadavg()[0]
+        run = subprocess.run([sys.executable, "-c", GAP_CHILD, str(path), str(resamples), mode], capture_output=True, text=True,
+                             check=False)
+        if run.returncode:
+            sys.exit(f"resampled GAP ({mode}) on {n} videos failed:\n{run.stderr[-3000:]}")
+        got = json.loads(run.stdout.strip().splitlines()[-1])
+        out[mode] = {**got, "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1)}
+        print(f"resampled GAP, 1 run, {n} videos x {resamples} resamples, weights {mode} ({got['weight_rows_held']} rows held): "
+              f"peak RSS {got['peak_rss_gb']:.2f} GB ({got['rss_before_gb']:.2f} GB before the bootstrap), "
+              f"{got['cpu_seconds']:.0f} CPU s, {got['seconds']:.0f} s (load {out[mode]['load_before']} -> {out[mode]['load_after']}), "
+              f"replicates {got['replicates_sha1']}", flush=True)
+    out["identical"] = out["whole"]["replicates_sha1"] == out["blocks"]["replicates_sha1"]
+    return {"videos": n, "resamples": resamples, **out}
+
+
+def projection(done: list[dict]) -> dict:
+    """Exponents of CPU and wall seconds against videos (least squares on logs, every size) and the
+    1.1M-video projection from the CPU fit."""
+    x = np.log([r["videos"] for r in done])
+    out = {}
+    for key, name in (("cpu_seconds", "cpu"), ("report_seconds", "wall")):
+        slope, icpt = np.polyfit(x, np.log([r[key] for r in done]), 1)
+        out[f"{name}_exponent"] = round(float(slope), 3)
+        out[f"projected_{name}_seconds_1_1M"] = round(float(np.exp(icpt) * FULL_VALIDATION**slope))
+    sizes = ", ".join(f"{r['videos']:,}" for r in done)
+    print(f"CPU time ~ videos^{out['cpu_exponent']} over {sizes} videos (1 = linear); wall time ~ videos^{out['wall_exponent']} "
+          f"(load-dependent)")
+    print(f"projected for {FULL_VALIDATION:,} videos from the CPU fit: {out['projected_cpu_seconds_1_1M'] / 60:.0f} CPU min "
+          f"(the wall fit says {out['projected_wall_seconds_1_1M'] / 60:.0f} min at the loads measured)")
+    return out
 
 
 def main() -> None:
@@ -150,19 +217,20 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/yt8m/video")
     ap.add_argument("--keep", type=Path, help="write the comparisons here (default: a temporary folder, removed)")
+    ap.add_argument("--gap-memory", type=int, metavar="VIDEOS",
+                    help="instead: peak RSS of one run's resampled GAP on VIDEOS videos, weights whole vs block-wise")
     args = ap.parse_args()
     real = real_label_lists(args.data)
     print(f"label lists of {len(real[0]) - 1} real videos ({len(real[1]) / (len(real[0]) - 1):.2f} labels per video) "
           f"from {args.data}; {os.cpu_count()} cores")
+    if args.gap_memory:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(gap_memory(args.gap_memory, args.resamples, real, Path(tmp))))
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
         for n in args.sizes:
-            need = args.resamples * n * 4 / 2**30
-            if need > available_gb() / 2:
-                print(f"{n} videos: skipped, the bootstrap weights alone need {need:.1f} GB, {available_gb():.1f} GB available")
-                rows.append({"videos": n, "skipped": f"weights need {need:.1f} GB"})
-                continue
             root = base / f"report-scale-{n}"
             t = time.perf_counter()
             write_comparison(root, n, args.models, args.seeds, real)
@@ -183,17 +251,7 @@ def main() -> None:
     done = [r for r in rows if "report_seconds" in r]
     result: dict = {"models": args.models, "seeds": args.seeds, "resamples": args.resamples, "classes": CLASSES, "sizes": rows}
     if len(done) >= 2:
-        a, b = done[-2], done[-1]
-        result["time_exponent"] = round(float(np.log(b["report_seconds"] / a["report_seconds"]) / np.log(b["videos"] / a["videos"])), 2)
-        print(f"time ~ videos^{result['time_exponent']} between {a['videos']} and {b['videos']} videos (1 = linear)")
-    if done:
-        last = done[-1]
-        result["projected_seconds_1_1M"] = round(last["report_seconds"] * FULL_VALIDATION / last["videos"])
-        result["projected_cpu_seconds_1_1M"] = round(last["cpu_seconds"] * FULL_VALIDATION / last["videos"])
-        result["projected_weights_gb_1_1M"] = round(args.resamples * FULL_VALIDATION * 4 / 2**30, 1)
-        print(f"projected for {FULL_VALIDATION:,} videos (linear from {last['videos']}): {result['projected_seconds_1_1M'] / 60:.0f} min "
-              f"({result['projected_cpu_seconds_1_1M'] / 60:.0f} CPU min); "
-              f"the [resamples, videos] float32 bootstrap weights alone would need {result['projected_weights_gb_1_1M']} GB")
+        result.update(projection(done))
     at29k = [r for r in done if 20000 <= r["videos"] <= 40000]
     if at29k:
         r = at29k[0]

@@ -4,13 +4,14 @@ applied to verdicts, filtered metrics under resampling, no p-value floor, compar
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
 
 from modalfuse.metrics import compute_metrics
 from modalfuse.stats import Scores, compare_predictions, difference, metric_functions, model_scores
-from modalfuse.stats.difference import example_weights, scores
+from modalfuse.stats.difference import example_weights, scores, weight_blocks
 from modalfuse.stats.verdicts import family
 
 
@@ -159,3 +160,49 @@ def test_second_opinion_adds_deepsig_almost_stochastic_order() -> None:
     preds = {"ref": _classifier_seeds(rng, truth, 0.55, 3, 0.01), "good": _classifier_seeds(rng, truth, 0.85, 3, 0.01)}
     (row,) = compare_predictions(preds, truth, metric="accuracy", second_opinion=True)
     assert row["verdict"] == "better" and row["aso"] < 0.5  # both say: good is better than ref
+
+
+def test_weight_blocks_are_the_rows_of_one_big_draw_for_any_block_size() -> None:
+    n, b = 257, 23
+    big = np.random.default_rng([4, 0]).integers(0, n, size=(b, n))  # one [B, n] draw
+    want = np.stack([np.bincount(r, minlength=n) for r in big]).astype(np.float32)
+    np.testing.assert_array_equal(example_weights(n, b, np.random.default_rng([4, 0])), want)
+    for rows in (1, 5, b, 100):
+        blocks = list(weight_blocks(n, b, np.random.default_rng([4, 0]), rows))
+        assert max(len(w) for w in blocks) == min(rows, b) and all(w.shape[1] == n for w in blocks)
+        np.testing.assert_array_equal(np.concatenate(blocks), want)
+
+
+def test_report_scores_never_see_more_than_one_block_of_weights(monkeypatch) -> None:
+    """model_scores feeds every metric blocks of at most BLOCK_ENTRIES weights, and the answer is the
+    one from the whole [B, N] matrix: bit for bit where a metric's sums are exact (counts, GAP),
+    to rounding where BLAS sums non-integer values (its order depends on the block's shape)."""
+    from modalfuse.stats.predictions import compact
+
+    diff = sys.modules["modalfuse.stats.difference"]  # the package exports a function of that name
+
+    rng = np.random.default_rng(8)
+    n, b = 300, 40
+    monkeypatch.setattr(diff, "BLOCK_ENTRIES", 7 * n)  # 7 replicates per block
+    labels = (rng.random((n, 30)) < 0.08).astype(np.float32)
+    y = rng.normal(size=n)
+    per_model = {
+        "ml": [metric_functions("multilabel", compact("multilabel", {"scores": rng.random((n, 30)).astype(np.float32),
+                                                                     "labels": labels, "ids": np.arange(n).astype(str)}))
+               for _ in range(2)],
+        "reg": [metric_functions("regression", {"scores": y + rng.normal(0, 1, n), "labels": y}) for _ in range(2)],
+    }
+    seen = []
+    watched = {m: [{k: (lambda W, f=f: seen.append(W.shape) or f(W)) for k, f in fns.items()} for fns in seeds]
+               for m, seeds in per_model.items()}
+    got = model_scores(watched, n, resamples=b, seed=5)
+    assert {rows for rows, _ in seen if rows > 1} == {7, 40 % 7} and all(cols == n for _, cols in seen)
+    W = example_weights(n, b, np.random.default_rng([5, 0]))
+    for model, seeds in per_model.items():
+        whole = scores(seeds, W)
+        for metric, s in whole.items():
+            np.testing.assert_array_equal(got[model][metric].per_seed, s.per_seed)
+            if metric in ("gap", "hit_at_1", "f1_micro", "acc2_has0", "acc5", "acc7", "f1_has0"):
+                np.testing.assert_array_equal(got[model][metric].replicates, s.replicates, err_msg=metric)
+            else:
+                np.testing.assert_allclose(got[model][metric].replicates, s.replicates, rtol=1e-13, err_msg=metric)

@@ -22,6 +22,7 @@ df, the bootstrap part ``B - 1``), so the p-value has no floor from the resample
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,29 +187,69 @@ def difference(model: Scores, reference: Scores | None = None) -> Difference:
                       (model.seeds, reference.seeds), n_res, (seed_vars[0], seed_vars[1]))
 
 
+BLOCK_ENTRIES = 1 << 25  # weights per block (128 MB of float32): bounds a report's memory at any test-set size
+
+
+def block_rows(n: int, resamples: int = CHUNK) -> int:
+    """Replicates per block of ``n``-example weights: ``CHUNK``, fewer where ``CHUNK x n`` would pass
+    ``BLOCK_ENTRIES`` (at the 1.1M videos of the full YouTube-8M validation set, 30)."""
+    return max(1, min(CHUNK, resamples, BLOCK_ENTRIES // max(n, 1)))
+
+
+def weight_blocks(n: int, resamples: int, rng: np.random.Generator, rows: int | None = None) -> Iterator[np.ndarray]:
+    """The ``[B, n]`` multiplicities of ``B = resamples`` draws of ``n`` examples with replacement,
+    as consecutive float32 blocks of at most ``rows`` replicates (default ``block_rows(n)``): memory
+    ``O(rows x n)``, never ``O(B x n)``.
+
+    Each row is drawn on its own (``rng.integers`` of ``n`` examples, then counted), so the blocks
+    concatenated are the same draws for every ``rows``: the same stream as one ``[B, n]`` draw.
+    Counts are exact in float32 up to ``2**24`` draws, half the memory of float64.
+    """
+    rows = rows or block_rows(n, resamples)
+    for start in range(0, resamples, rows):
+        W = np.empty((min(rows, resamples - start), n), np.float32)
+        for b in range(len(W)):
+            W[b] = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        yield W
+
+
 def example_weights(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """``[B, n]`` multiplicities of ``n`` examples drawn with replacement, ``B`` times."""
-    W = np.empty((resamples, n), np.float32)  # counts: exact in float32 up to 2**24 draws, half the memory
-    for b in range(resamples):  # row by row: the same draws as one [B, n] call, without its int64 copies
-        W[b] = np.bincount(rng.integers(0, n, size=n), minlength=n)
-    return W
+    """``[B, n]`` multiplicities of ``n`` examples drawn with replacement, ``B`` times, all at once
+    (small splits: tests, benches, the robustness curves); reports consume ``weight_blocks``."""
+    return np.concatenate([np.empty((0, n), np.float32), *weight_blocks(n, resamples, rng)])
+
+
+def block_scores(per_model: dict[str, list[dict[str, Metric]]], blocks: Iterable[np.ndarray],
+                 n: int) -> dict[str, dict[str, Scores]]:
+    """Every model's seeds (``weighted.metric_functions`` of each) on shared weights fed block by block.
+
+    Args:
+        per_model: ``{model: [per-seed {metric: fn}]}``, examples in the order of the weights' columns.
+        blocks: consecutive ``[b, n]`` blocks of the shared example multiplicities (``weight_blocks``);
+            each is scored by every model, seed and metric, then dropped.
+        n: the examples every function scores.
+
+    Returns:
+        ``{model: {metric: Scores}}`` for the metrics every seed of a model has.
+    """
+    names = {model: [m for m in fns[0] if all(m in f for f in fns)] for model, fns in per_model.items()}
+    parts: dict[str, dict[str, list[np.ndarray]]] = {model: {m: [] for m in ms} for model, ms in names.items()}
+    for W in blocks:
+        for model, fns in per_model.items():
+            for m in names[model]:
+                parts[model][m].append(np.stack([f[m](W) for f in fns], axis=1))  # [b, S]
+    ones = np.ones((1, n))
+    return {model: {m: Scores(np.array([f[m](ones)[0] for f in fns], dtype=np.float64),
+                              np.concatenate(parts[model][m]) if parts[model][m] else np.empty((0, len(fns))))
+                    for m in names[model]}
+            for model, fns in per_model.items()}
 
 
 def scores(per_seed: list[dict[str, Metric]], W: np.ndarray) -> dict[str, Scores]:
-    """Evaluate one model's seeds (``weighted.metric_functions`` of each) on the shared weights.
-
-    Args:
-        per_seed: one ``{metric: fn}`` per seed, examples in the order of ``W``'s columns.
-        W: ``[B, N]`` example multiplicities shared by every model of the report.
+    """One model's seeds on the shared weights ``W`` ``[B, N]`` held whole (``block_scores`` in
+    blocks of ``CHUNK`` replicates).
 
     Returns:
         ``{metric: Scores}`` for the metrics every seed has.
     """
-    n = W.shape[1]
-    ones = np.ones((1, n))
-    out = {}
-    for m in [m for m in per_seed[0] if all(m in fns for fns in per_seed)]:
-        reps = np.stack([np.concatenate([fns[m](W[i : i + CHUNK]) for i in range(0, len(W), CHUNK)])
-                         for fns in per_seed], axis=1)
-        out[m] = Scores(np.array([fns[m](ones)[0] for fns in per_seed], dtype=np.float64), reps)
-    return out
+    return block_scores({"": per_seed}, (W[i : i + CHUNK] for i in range(0, len(W), CHUNK)), W.shape[1])[""]

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..metrics import direction
-from .difference import Difference, Scores, difference, example_weights, scores
+from .difference import Difference, Scores, block_scores, difference, weight_blocks
 from .weighted import metric_functions
 
 ALPHA = 0.05
@@ -180,8 +180,8 @@ def model_scores(per_model: dict[str, list[dict[str, Any]]], n_examples: int, *,
         per_model: ``{model: [per-seed {metric: fn}]}`` (``weighted.metric_functions``), same examples.
         n_examples: the examples every function scores.
     """
-    W = example_weights(n_examples, resamples, np.random.default_rng([seed, 0]))
-    return {name: scores(fns, W) for name, fns in per_model.items()}
+    blocks = weight_blocks(n_examples, resamples, np.random.default_rng([seed, 0]))  # O(block x N) memory
+    return block_scores(per_model, blocks, n_examples)
 
 
 # ---------------------------------------------------------------------------------------------
