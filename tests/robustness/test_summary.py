@@ -83,3 +83,21 @@ def test_no_p_value_floor_from_the_resample_count() -> None:
     runs = [_run(label, seed, acc, truth, rng) for label, acc in models.items() for seed in (0, 1, 2)]
     rows = auc_rows(bootstrap(runs, ["accuracy"], resamples=100, seed=0), runs, ["accuracy"], "ref")
     assert {r["degradation_verdict"] for r in rows if r["model"] != "ref"} == {"worse"}
+
+
+def test_replicates_do_not_depend_on_the_weight_blocks(monkeypatch) -> None:
+    """The bootstrap draws its weights block by block and frees each block: a memoised point must
+    never serve one block's values for another (a later block can reuse a freed block's memory)."""
+    import sys
+
+    diff = sys.modules["modalfuse.stats.difference"]
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 2, N)
+    runs = [_run(label, seed, acc, truth, rng) for label, acc in {"a": [0.9, 0.8, 0.6], "b": [0.9, 0.85, 0.8]}.items()
+            for seed in (0, 1)]
+    whole = bootstrap(runs, ["accuracy"], resamples=60, seed=0)  # one block of 60 replicates
+    monkeypatch.setattr(diff, "BLOCK_ENTRIES", 3 * N)  # 20 blocks of 3
+    blocks = bootstrap(runs, ["accuracy"], resamples=60, seed=0)
+    for model, keys in whole.items():
+        for key, sc in keys.items():
+            np.testing.assert_allclose(blocks[model][key].replicates, sc.replicates, rtol=1e-12, err_msg=key)

@@ -87,14 +87,16 @@ def choose_metrics(results: list[RunResult], wanted: list[str] | None) -> list[s
 def _memo(fn: Any) -> Any:
     """``fn(W)`` computed once per weight block: AUC and degradation re-read every point of a curve,
     and intact points are shared by curves, so without it GAP replicates were computed 3-4 times.
-    The key is the block's memory address, shape and sum (the blocks live as long as the bootstrap)."""
-    cache: dict[tuple[int, tuple[int, ...], float], np.ndarray] = {}
+    Every key of a block is scored before the next block is drawn (``stats.difference.block_scores``),
+    so the last block and its values are kept, the block recognised by identity; holding it keeps its
+    memory from being reused by a later block (an address, shape and sum key served one block's values
+    for another once blocks were freed: all blocks of a shape sum to the same count)."""
+    last: list[Any] = [None, None]  # [block, fn(block)]
 
     def wrapped(W: np.ndarray) -> np.ndarray:
-        key = (W.__array_interface__["data"][0], W.shape, float(W.sum()))
-        if key not in cache:
-            cache[key] = fn(W)
-        return cache[key]
+        if last[0] is not W:
+            last[:] = [W, fn(W)]
+        return last[1]
 
     return wrapped
 
