@@ -171,22 +171,50 @@ def ablation(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.devic
     return {"full": metrics(None), "zeroed": {m: metrics(m) for m in sorted(data.modalities)}}
 
 
-def _groups(task: Any, labels: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """(name, boolean row selector) per class, label or label sign."""
+def _membership(task: Any, labels: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The groups attention is averaged over, and a batch's rows in each: ``(names [G], bool [B, G])``
+    per class (multiclass), per label (multilabel: a video is in every group of its labels) or per
+    label sign (regression)."""
     if task.kind == "multiclass":
         names = task.class_names or [str(c) for c in range(task.num_classes)]
-        return [(str(names[c]), labels == c) for c in range(task.num_classes)]
+        return [str(n) for n in names], labels.reshape(-1)[:, None] == np.arange(task.num_classes)
     if task.kind == "multilabel":
-        labels = labels > 0.5
-        top = np.argsort(-labels.sum(0), kind="stable")[:MAX_LABELS]
         names = task.class_names or [str(c) for c in range(labels.shape[1])]
-        return [(str(names[c]), labels[:, c]) for c in top if labels[:, c].any()]
+        return [str(n) for n in names], labels > 0.5
     # regression (sentiment): the report's 3-class band (acc3_band), so both read the same classes
     from .stats.weighted import NEUTRAL_BAND, band_classes
 
-    band = band_classes(labels.reshape(-1))
-    names = (f"negative (< -{NEUTRAL_BAND})", f"neutral (|label| <= {NEUTRAL_BAND})", f"positive (> {NEUTRAL_BAND})")
-    return [(name, band == c) for c, name in enumerate(names)]
+    names = [f"negative (< -{NEUTRAL_BAND})", f"neutral (|label| <= {NEUTRAL_BAND})", f"positive (> {NEUTRAL_BAND})"]
+    return names, band_classes(labels.reshape(-1))[:, None] == np.arange(3)
+
+
+class GroupMeans:
+    """Attention weights ``[B, K]`` summed per group batch by batch (``[G, K]`` sums, ``[G]`` counts):
+    memory independent of the split's size (no ``[N, C]`` labels are kept, YouTube-8M's 3,862 included)."""
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+        self.names: list[str] = []
+        self.sums = self.counts = self.total = None
+        self.n = 0
+
+    def add(self, w: np.ndarray, labels: np.ndarray) -> None:
+        self.names, member = _membership(self.task, labels)
+        m = member.astype(np.float64)
+        if self.sums is None:
+            self.sums, self.counts, self.total = np.zeros((m.shape[1], w.shape[1])), np.zeros(m.shape[1]), np.zeros(w.shape[1])
+        self.sums += m.T @ w
+        self.counts += m.sum(0)
+        self.total += w.sum(0)
+        self.n += len(w)
+
+    def summary(self) -> list[tuple[str, int, list[float]]]:
+        """``(group, count, mean weights [K])`` of every group with a sample; multilabel: the
+        ``MAX_LABELS`` most frequent labels only."""
+        order = np.arange(len(self.counts))
+        if self.task.kind == "multilabel":
+            order = np.argsort(-self.counts, kind="stable")[:MAX_LABELS]
+        return [(self.names[g], int(self.counts[g]), (self.sums[g] / self.counts[g]).tolist()) for g in order if self.counts[g] > 0]
 
 
 @torch.no_grad()
@@ -197,24 +225,24 @@ def attention(model: nn.Module, ds: Any, data: Any, cfg: Any, device: torch.devi
     from .datasets.loader import eval_batches, move_batch
 
     model.eval()
-    weights, labels = [], []
+    means = GroupMeans(data.task)
     for batch in eval_batches(ds, cfg.eval.batch_size):
         batch = move_batch(batch, device)
         att = model(batch["features"], batch["masks"]).get("attention")
         if not isinstance(att, Tensor):
             return None
         att = att.float()
-        weights.append((att.flatten(1, -2).mean(1) if att.dim() > 2 else att.reshape(att.shape[0], -1)).cpu().numpy())
-        labels.append(batch["label"].cpu().numpy())
-    if not weights:
+        w = (att.flatten(1, -2).mean(1) if att.dim() > 2 else att.reshape(att.shape[0], -1)).cpu().numpy()
+        means.add(w.astype(np.float64), batch["label"].cpu().numpy())
+    if not means.n:
         return None
-    w, y = np.concatenate(weights), np.concatenate(labels)
     modalities = getattr(model, "modalities", None) or sorted(data.modalities)
-    keys = list(modalities) if len(modalities) == w.shape[1] else [f"key {i}" for i in range(w.shape[1])]
-    groups = [(name, sel) for name, sel in _groups(data.task, y) if sel.any()]
+    k = len(means.total)
+    keys = list(modalities) if len(modalities) == k else [f"key {i}" for i in range(k)]
+    groups = means.summary()
     return {
-        "keys": keys, "groups": [g for g, _ in groups], "counts": [int(sel.sum()) for _, sel in groups],
-        "weights": [w[sel].mean(0).tolist() for _, sel in groups], "overall": w.mean(0).tolist(),
+        "keys": keys, "groups": [g for g, _, _ in groups], "counts": [c for _, c, _ in groups],
+        "weights": [w for _, _, w in groups], "overall": (means.total / means.n).tolist(),
     }
 
 

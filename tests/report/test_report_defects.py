@@ -185,11 +185,11 @@ def test_attention_plot_is_large_and_its_title_clears_the_colour_bar(tmp_path: P
 def test_analysis_groups_sentiment_by_the_three_class_band() -> None:
     from types import SimpleNamespace
 
-    from modalfuse.analysis import _groups
+    from modalfuse.analysis import _membership
 
-    groups = _groups(SimpleNamespace(kind="regression"), np.array([-2.0, -0.4, 0.0, 0.5, 0.6, 3.0]))
-    assert [name.split()[0] for name, _ in groups] == ["negative", "neutral", "positive"]
-    assert [int(sel.sum()) for _, sel in groups] == [1, 3, 2]
+    names, member = _membership(SimpleNamespace(kind="regression"), np.array([-2.0, -0.4, 0.0, 0.5, 0.6, 3.0]))
+    assert [name.split()[0] for name in names] == ["negative", "neutral", "positive"]
+    assert member.sum(0).tolist() == [1, 3, 2]
 
 
 def _paired() -> evidence.Paired:

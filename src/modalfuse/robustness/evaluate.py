@@ -46,16 +46,19 @@ def model_modalities(model: nn.Module, data_modalities: list[str]) -> list[str]:
 @torch.no_grad()
 def predict_point(model: nn.Module, batches: list[dict[str, Any]], task: Any, c: Corruption | None,
                   modalities: list[str], level: float, *, seed: int, std: dict[str, Tensor],
-                  precision: str = "fp32") -> dict[str, Any]:
-    """Scores of the whole split with ``c`` at ``level`` on ``modalities`` (``c=None``: intact).
+                  precision: str = "fp32", top_k: int = 20, threshold: float = 0.5) -> dict[str, Any]:
+    """Predictions of the whole split with ``c`` at ``level`` on ``modalities`` (``c=None``: intact).
 
     Returns:
-        ``{"scores", "labels", "ids"}`` as ``training.loop.predict_split`` gives them.
+        What ``training.loop.predict_split`` returns: scores, labels and ids, or for a multilabel
+        task each example's top entries only (``training.evaluation``; ``top_k``/``threshold`` are
+        ``eval.top_k``/``eval.threshold``), so no ``[N, C]`` scores are held.
     """
+    from ..training.evaluation import collector, merged
     from ..training.loop import autocast, to_scores
 
     model.eval()
-    scores, labels, ids = [], [], []
+    kept = collector(task.kind, task.num_classes, top_k=top_k, threshold=threshold)
     for b, batch in enumerate(batches):
         feats, masks = dict(batch["features"]), dict(batch["masks"])
         keep: dict[str, Tensor] = {}
@@ -71,10 +74,8 @@ def predict_point(model: nn.Module, batches: list[dict[str, Any]], task: Any, c:
         device = next(iter(feats.values())).device
         with missing_modalities(model, keep) as on_inputs, autocast(device, precision):
             out = model(on_inputs(feats), masks)
-        scores.append(to_scores(task, out["logits"].float()).cpu().numpy())
-        labels.append(batch["label"].cpu().numpy())
-        ids += list(batch["ids"])
-    return {"scores": np.concatenate(scores), "labels": np.concatenate(labels), "ids": ids}
+        kept.add(to_scores(task, out["logits"].float()).cpu().numpy(), batch["label"].cpu().numpy(), batch["ids"])
+    return merged([kept])
 
 
 def _targets(c: Corruption, modality: str, specs: dict[str, Any], run: str, explicit: bool) -> list[str]:
@@ -192,8 +193,9 @@ def evaluate_runs(runs: list[tuple[str, int, Path]], plan: Plan, *, seed: int = 
         reads = set(model_modalities(model, sorted(data.modalities)))
         kind = data.task.kind
         pack = lambda pred: compact(kind, pred, top_k=cfg.eval.top_k, threshold=cfg.eval.threshold)
-        clean = pack(predict_point(model, batches, data.task, None, [], 0.0, seed=seed, std=std,
-                                   precision=cfg.train.precision))
+        point_kw = {"seed": seed, "std": std, "precision": cfg.train.precision, "top_k": cfg.eval.top_k,
+                    "threshold": cfg.eval.threshold}
+        clean = pack(predict_point(model, batches, data.task, None, [], 0.0, **point_kw))
         points: dict[Point, dict[str, np.ndarray]] = {}
         for c, m, targets, levels in curves:
             for level in levels:
@@ -201,8 +203,7 @@ def evaluate_runs(runs: list[tuple[str, int, Path]], plan: Plan, *, seed: int = 
                 if level == c.clean or not reads & set(targets):
                     points[point] = clean  # intact, or only modalities this model does not read
                     continue
-                points[point] = pack(predict_point(model, batches, data.task, c, targets, level, seed=seed, std=std,
-                                                   precision=cfg.train.precision))
+                points[point] = pack(predict_point(model, batches, data.task, c, targets, level, **point_kw))
         run_info = RunFolder(folder).read_completion() or {}
         results.append(RunResult(label, run_seed, folder, kind, points, ids, float(run_info.get("train_seconds") or 0.0),
                                  str(run_info.get("monitor") or "")))
