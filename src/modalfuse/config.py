@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import copy
 import logging
-import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator
 
 from .errors import ConfigError, closest, require_file
-from .schema import Resolved
+from .schema import Resolved, describe, validate_params
 
 log = logging.getLogger("modalfuse")
 
@@ -231,55 +230,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 50, 50
-
-
-def _describe(value: Any) -> str:
-    # reprlib bounds the work as well as the text: a full repr of an aliased tree is exponential
-    text = _REPR.repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _raise_validation(section: str, exc: ValidationError, cls: type[BaseModel]) -> None:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    key = ".".join([section, *loc]) if section else ".".join(loc)
-    if err["type"] == "extra_forbidden":
-        valid = sorted(cls.model_fields)
-        if len(loc) > 1:  # nested params class: report the inner level's keys
-            sub = cls.model_fields.get(loc[0])
-            inner = getattr(sub.annotation, "model_fields", None) if sub else None
-            valid = sorted(inner) if inner else valid
-        raise ConfigError(
-            f"unknown config key '{key}'{closest(loc[-1], valid)}; valid keys: {', '.join(valid)}"
-        ) from None
-    raise ConfigError(
-        f"config key '{key}': {err['msg'].lower()}, found {_describe(err.get('input'))}"
-    ) from None
-
-
-def validate_entry(section: str, raw: dict[str, Any], registry: Any) -> dict[str, Any]:
-    """Validate a ``data``/``model`` section against the registered entry's ``params`` class."""
+def validate_entry(section: str, raw: dict[str, Any], registry: Any) -> Resolved:
+    """Validate a ``data`` section against the registered dataset's ``params`` class."""
     if not isinstance(raw, dict) or "name" not in raw:
         raise ConfigError(f"config section '{section}' needs a 'name' (one of: {', '.join(registry.names())})")
     name = raw["name"]
     registry.get(name)  # unknown name -> error listing the known ones
     cls: type[Params] = registry.info(name)["params"]
-    body = {k: v for k, v in raw.items() if k != "name"}
-    try:
-        params = cls.model_validate(body)
-    except ValidationError as e:
-        if e.errors()[0]["type"] == "extra_forbidden":
-            valid = sorted(["name", *cls.model_fields])
-            bad = str(e.errors()[0]["loc"][0])
-            raise ConfigError(
-                f"unknown config key '{section}.{bad}'{closest(bad, valid)}; valid keys: {', '.join(valid)}"
-            ) from None
-        _raise_validation(section, e, cls)
-    section = Resolved(name=name, **params.model_dump(mode="json"))
-    section.params = params
-    return section
+    params = validate_params(cls, {k: v for k, v in raw.items() if k != "name"}, section, extra_keys=("name",))
+    resolved = Resolved(name=name, **params.model_dump(mode="json"))
+    resolved.params = params
+    return resolved
 
 
 def build_config(raw: dict[str, Any]) -> Config:
@@ -301,11 +262,8 @@ def build_config(raw: dict[str, Any]) -> Config:
     for section, cls in (("train", TrainConfig), ("eval", EvalConfig)):
         body = raw.get(section) or {}
         if not isinstance(body, dict):
-            raise ConfigError(f"config section '{section}' must be a mapping, found {_describe(body)}")
-        try:
-            resolved[section] = cls.model_validate(body)
-        except ValidationError as e:
-            _raise_validation(section, e, cls)
+            raise ConfigError(f"config section '{section}' must be a mapping, found {describe(body)}")
+        resolved[section] = validate_params(cls, body, section)
     return Config(**resolved)
 
 

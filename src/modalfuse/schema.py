@@ -11,6 +11,7 @@ checks a config mapping against it and names the full key path in every error
 from __future__ import annotations
 
 import inspect
+import reprlib
 import sys
 import typing
 from collections.abc import Callable, Iterable
@@ -43,10 +44,59 @@ def signature_schema(fn: Callable[..., Any], data_args: Iterable[str], name: str
     return create_model(name, __config__=ConfigDict(extra="forbid", protected_namespaces=(), frozen=True), **fields)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 50, 50
+
+
 def describe(value: Any, limit: int = 60) -> str:
-    """A short ``repr`` for an error message."""
-    text = repr(value)
+    """A short ``repr`` for an error message (reprlib bounds the work as well as the text: a full
+    repr of a YAML tree with aliases is exponential)."""
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def fields_at(schema: type[BaseModel], loc: list[str]) -> list[str]:
+    """The valid keys of the mapping at ``loc`` inside ``schema`` (walking nested models; list
+    indices and dict keys on the way are skipped)."""
+    fields, current = list(schema.model_fields), schema
+    for part in loc[:-1]:
+        info = getattr(current, "model_fields", {}).get(part)
+        if info is None:
+            continue
+        ann = info.annotation
+        for arg in (ann, *getattr(ann, "__args__", ())):
+            inner = [a for a in (arg, *getattr(arg, "__args__", ())) if isinstance(a, type) and issubclass(a, BaseModel)]
+            if inner:
+                current = inner[0]
+                fields = list(current.model_fields)
+                break
+    return fields
+
+
+def config_error(exc: ValidationError, schema: type[BaseModel], path: str = "", *, where: str = "",
+                 noun: str = "config key", extra_keys: Iterable[str] = ()) -> ConfigError:
+    """The one-line error for pydantic's first error: the full key path, what was expected and what
+    was found. The one formatter of every validated file: configs, parts, claims.
+
+    Args:
+        path: the key path ``schema`` sits at (``model.fusion``); "" for a whole file.
+        where: a prefix naming the file (``claims.yaml: ``).
+        noun: what a key is called in the message.
+        extra_keys: valid top-level keys the schema does not hold (a part's ``name``).
+    """
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join([path, *loc]) if path else ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        valid = sorted({*fields_at(schema, loc), *(extra_keys if len(loc) == 1 else ())})
+        return ConfigError(f"{where}unknown {noun} '{key}'{closest(loc[-1], valid)}; valid keys: "
+                           f"{', '.join(valid) or '(none)'}")
+    if err["type"] == "missing":
+        return ConfigError(f"{where}{noun} '{key}' is required")
+    msg = err["msg"].removeprefix("Value error, ")
+    found = "" if err["type"] == "value_error" else f", found {describe(err.get('input'))}"
+    subject = f"{noun} '{key}': " if key else ""  # a whole-file check names no key
+    return ConfigError(f"{where}{subject}{msg[:1].lower() + msg[1:]}{found}")
 
 
 class Resolved(dict):
@@ -80,8 +130,9 @@ def validate(schema: type[BaseModel], body: Any, path: str) -> dict[str, Any]:
     return validate_params(schema, body, path).model_dump(mode="json")
 
 
-def validate_params(schema: type[BaseModel], body: Any, path: str) -> BaseModel:
+def validate_params(schema: type[BaseModel], body: Any, path: str, extra_keys: Iterable[str] = ()) -> BaseModel:
     """``body`` checked against ``schema``: the typed params object (``validate`` gives its keys).
+    ``extra_keys``: valid keys outside the schema, for the message (a part's ``name``).
 
     Raises:
         ConfigError: naming the full key path, what was expected and what was found.
@@ -93,13 +144,4 @@ def validate_params(schema: type[BaseModel], body: Any, path: str) -> BaseModel:
     try:
         return schema.model_validate(body)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = [str(p) for p in err["loc"]]
-        key = ".".join([path, *loc]) if path else ".".join(loc)
-        if err["type"] == "extra_forbidden":
-            valid = sorted(schema.model_fields)
-            raise ConfigError(f"unknown config key '{key}'{closest(loc[-1], valid)}; valid keys: "
-                              f"{', '.join(valid) or '(none)'}") from None
-        if err["type"] == "missing":
-            raise ConfigError(f"config key '{key}' is required") from None
-        raise ConfigError(f"config key '{key}': {err['msg'].lower()}, found {describe(err.get('input'))}") from None
+        raise config_error(e, schema, path, extra_keys=extra_keys) from None

@@ -58,7 +58,7 @@ def test_unknown_key_names_the_valid_keys(tmp_path: Path) -> None:
     raw = {**MINIMAL, "claims": [{**MINIMAL["claims"][0], "margn": 1}]}
     with pytest.raises(ConfigError, match=r"c.yaml: unknown key 'claims.0.margn' \(did you mean 'margin'\?\); valid keys: .*margin_by"):
         load_claims(_write(tmp_path, raw))
-    with pytest.raises(ConfigError, match=r"unknown key 'papr'.*valid keys: paper, models, metrics, datasets, claims"):
+    with pytest.raises(ConfigError, match=r"unknown key 'papr'.*valid keys: claims, datasets, metrics, models, paper"):
         load_claims(_write(tmp_path, {**MINIMAL, "papr": "x"}))
 
 

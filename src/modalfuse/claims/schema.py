@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..config import load_yaml
 from ..errors import ConfigError, closest
+from ..schema import config_error
 
 CLAIMS_DIR = Path(__file__).resolve().parent.parent / "configs" / "claims"  # shipped claims files
 KINDS = ("value", "difference", "ordering", "equivalence", "non-inferiority")
@@ -119,24 +120,6 @@ class ClaimsFile(_Strict):
         return self
 
 
-def _fields_at(cls: type[BaseModel], loc: list[str]) -> list[str]:
-    """The valid keys of the mapping at ``loc`` (walking model fields, skipping list indices and dict keys)."""
-    fields = list(cls.model_fields)
-    current: Any = cls
-    for part in loc[:-1]:
-        info = getattr(current, "model_fields", {}).get(part)
-        if info is None:
-            continue
-        ann = info.annotation
-        for arg in (ann, *getattr(ann, "__args__", ())):
-            inner = [a for a in (arg, *getattr(arg, "__args__", ())) if isinstance(a, type) and issubclass(a, BaseModel)]
-            if inner:
-                current = inner[0]
-                fields = list(current.model_fields)
-                break
-    return fields
-
-
 def validate_claims(raw: Any, where: str) -> ClaimsFile:
     """A parsed claims file, validated; errors name the file and the full key."""
     if not isinstance(raw, dict):
@@ -144,16 +127,7 @@ def validate_claims(raw: Any, where: str) -> ClaimsFile:
     try:
         return ClaimsFile.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc)
-        if err["type"] == "extra_forbidden":
-            valid = _fields_at(ClaimsFile, loc)
-            raise ConfigError(f"{where}: unknown key '{key}'{closest(loc[-1], valid)}; valid keys: "
-                              f"{', '.join(valid)}") from None
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{where}: {key + ': ' if key else ''}{msg[:1].lower() + msg[1:]}"
-                          + (f", found {err['input']!r}" if err["type"] not in ("value_error", "missing") else "")) from None
+        raise config_error(e, ClaimsFile, where=f"{where}: ", noun="key") from None
 
 
 def claims_names() -> list[str]:
