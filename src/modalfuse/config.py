@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import ConfigError, closest, require_file
 from .schema import Resolved, describe, validate_params
@@ -84,8 +84,8 @@ class Config(Params):
     params object): ``build_data`` and ``build_model`` use them as they are, without validating them
     again. Build one with ``build_config``."""
 
-    data: SkipValidation[dict[str, Any]]  # a Resolved section (validated by build_config)
-    model: SkipValidation[dict[str, Any]]  # a Resolved section (validated by build_config)
+    data: Resolved  # the dataset's keys; .params: its typed params (validated by build_config)
+    model: Resolved  # the model's keys, every part a Resolved with its typed .params
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
 

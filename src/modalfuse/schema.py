@@ -3,22 +3,23 @@
 ``signature_schema(fn, data_args)`` turns ``def __init__(self, input_dim, hidden_dims: Dims = (64,),
 dropout: Prob = 0.1)`` into a pydantic model with the keys ``hidden_dims`` and ``dropout`` (the
 ``data_args``, such as ``input_dim``, come from the data, not from the config). Constraints ride on the
-annotations (``Prob``, ``PosInt`` ...), so nothing mirrors the signature. ``validate(schema, body, path)``
+annotations (``Prob``, ``PosInt`` ...), so nothing mirrors the signature. ``validate_params(schema, body, path)``
 checks a config mapping against it and names the full key path in every error
 (``model.encoders.text.hidden_dims``).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import reprlib
-import sys
 import typing
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import core_schema
 
 from .errors import ConfigError, closest
 
@@ -41,7 +42,11 @@ def signature_schema(fn: Callable[..., Any], data_args: Iterable[str], name: str
             continue
         default = ... if param.default is param.empty else param.default
         fields[pname] = (hints.get(pname, Any), default)
-    return create_model(name, __config__=ConfigDict(extra="forbid", protected_namespaces=(), frozen=True), **fields)
+    model = create_model(name, __config__=ConfigDict(extra="forbid", protected_namespaces=(), frozen=True), **fields)
+    # A class built at run time has no importable name; this one names it so that pickle finds it
+    # again in a worker process (modalfuse.part_schemas rebuilds it from the registry there).
+    model.__module__, model.__qualname__ = "modalfuse.part_schemas", name
+    return model
 
 
 _REPR = reprlib.Repr()
@@ -107,13 +112,31 @@ class Resolved(dict):
 
     params: BaseModel | None = None
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        # A field typed ``Resolved`` (``Config.data``/``.model``) accepts only a section validated
+        # already, as it is (no second validation), and writes it as the mapping it is.
+        def require(value: Any) -> Resolved:
+            if not isinstance(value, Resolved):
+                raise ValueError("expected a validated section (config.build_config makes one)")
+            return value
+
+        return core_schema.no_info_plain_validator_function(
+            require, serialization=core_schema.plain_serializer_function_ser_schema(dict))
+
     def __reduce__(self) -> tuple[Any, ...]:
-        # Schemas made from a constructor's signature are classes built at run time, which pickle
-        # cannot name: a Resolved sent to a worker process (compare --jobs) keeps its keys, and its
-        # params only when their class can be imported there.
+        # A Resolved sent to a worker process (compare --jobs) keeps its keys and its typed params:
+        # a part's schema, built from its constructor at run time, is found again by the name
+        # ``modalfuse.part_schemas`` gives it. A params class pickle cannot name (a plugin's own
+        # unimportable class) is left behind: the keys alone build the part, validated already.
         cls = type(self.params)
-        module = sys.modules.get(cls.__module__)
-        keep = self.params is not None and getattr(module, cls.__qualname__, None) is cls
+        keep = False
+        if self.params is not None:
+            try:
+                module = importlib.import_module(cls.__module__)
+                keep = getattr(module, cls.__qualname__, None) is cls
+            except (ImportError, AttributeError, ConfigError):
+                keep = False
         return Resolved, (dict(self),), {"params": self.params} if keep else None
 
 
@@ -121,17 +144,8 @@ class Resolved(dict):
 yaml.SafeDumper.add_representer(Resolved, yaml.representer.SafeRepresenter.represent_dict)
 
 
-def validate(schema: type[BaseModel], body: Any, path: str) -> dict[str, Any]:
-    """``body`` checked against ``schema``; returns the resolved keys (defaults filled in, JSON types).
-
-    Raises:
-        ConfigError: naming the full key path, what was expected and what was found.
-    """
-    return validate_params(schema, body, path).model_dump(mode="json")
-
-
 def validate_params(schema: type[BaseModel], body: Any, path: str, extra_keys: Iterable[str] = ()) -> BaseModel:
-    """``body`` checked against ``schema``: the typed params object (``validate`` gives its keys).
+    """``body`` checked against ``schema``: the typed params object.
     ``extra_keys``: valid keys outside the schema, for the message (a part's ``name``).
 
     Raises:

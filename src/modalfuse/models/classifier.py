@@ -125,11 +125,12 @@ def resolve_fusion_model(section: dict[str, Any], path: str = "model") -> dict[s
     Raises:
         ConfigError: naming the full key path (``model.encoders.text.hidden_dims``).
     """
-    from ..schema import validate
+    from ..schema import validate_params
 
     parts = ("encoder", "encoders", "fusion", "head")
     top = {k: v for k, v in section.items() if k not in ("name", *parts)}
-    resolved = {k: v for k, v in validate(MODELS.schema("fusion"), top, path).items() if k not in parts}
+    params = validate_params(MODELS.schema("fusion"), top, path)  # the model's own keys, typed
+    resolved = {k: v for k, v in params.model_dump(mode="json").items() if k not in parts}
     encoder = ENCODERS.resolve(section.get("encoder", {"name": "mlp"}), f"{path}.encoder")
     overrides = section.get("encoders") or {}
     if not isinstance(overrides, dict):
@@ -142,6 +143,8 @@ def resolve_fusion_model(section: dict[str, Any], path: str = "model") -> dict[s
         # keep only what differs from the shared encoder, so the saved config reads as written
         per[m] = (Resolved({k: v for k, v in merged.items() if k == "name" or encoder.get(k) != v})
                   if merged["name"] == encoder["name"] else merged)
-    return Resolved(name="fusion", **resolved, encoder=encoder, encoders=per,
-                    fusion=FUSIONS.resolve(section.get("fusion", {"name": "concat"}), f"{path}.fusion"),
-                    head=HEADS.resolve(section.get("head", {"name": "mlp"}), f"{path}.head"))
+    out = Resolved(name="fusion", **resolved, encoder=encoder, encoders=per,
+                   fusion=FUSIONS.resolve(section.get("fusion", {"name": "concat"}), f"{path}.fusion"),
+                   head=HEADS.resolve(section.get("head", {"name": "mlp"}), f"{path}.head"))
+    out.params = params
+    return out
