@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DataError, UserError
+from .errors import DataError, UserError, closest
 
 log = logging.getLogger("modalfuse")
 
@@ -134,3 +134,21 @@ def read_jsonl(path: str | Path, *, drop_torn: bool = True) -> list[dict[str, An
             raise DataError(f"{path}: line {i + 1} is not a JSON object (expected one per line)") from None
         rows.append(row)
     return rows
+
+
+def find_file(name: str | Path, folder: Path, names: list[str], what: str, shipped: str,
+              error: type[UserError] = UserError) -> Path:
+    """A path as given, else the shipped ``folder/<name>.yaml``; else one error naming the closest
+    shipped names. The one lookup of a preset, comparison preset or claims file by name.
+
+    Args:
+        what: the kinds of thing ``name`` may be, for the message ("config file or preset").
+        shipped: what the shipped names are called in the message ("presets").
+    """
+    path = Path(name)
+    if path.is_file():
+        return path
+    candidate = folder / f"{name}.yaml"
+    if candidate.is_file():
+        return candidate
+    raise error(f"{name}: no such {what}{closest(str(name), names)}; {shipped}: {', '.join(names)}")

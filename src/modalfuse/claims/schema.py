@@ -137,14 +137,9 @@ def claims_names() -> list[str]:
 
 def claims_path(name: str) -> Path:
     """A shipped claims file's name, or a path to a claims file."""
-    p = Path(name)
-    if p.is_file():
-        return p
-    shipped = CLAIMS_DIR / f"{name}.yaml"
-    if shipped.is_file():
-        return shipped
-    raise ConfigError(f"{name}: no such claims file or shipped claims{closest(name, claims_names())}; "
-                      f"shipped: {', '.join(claims_names())}")
+    from ..files import find_file
+
+    return find_file(name, CLAIMS_DIR, claims_names(), "claims file or shipped claims", "shipped", ConfigError)
 
 
 def load_claims(name: str) -> ClaimsFile:

@@ -27,18 +27,10 @@ log = logging.getLogger("modalfuse")
 
 def resolve_config_path(config: str | Path) -> Path:
     """A YAML path as given, or a preset name (``synthetic``, ``yt8m/attend-fusion``) from the package."""
-    path = Path(config)
-    if path.is_file():
-        return path
-    preset = PRESET_DIR / f"{config}.yaml"
-    if preset.is_file():
-        return preset
     from .. import listing
+    from ..files import find_file
 
-    names = listing.preset_names()
-    from ..errors import closest
-
-    raise UserError(f"{config}: no such config file or preset{closest(str(config), names)}; presets: {', '.join(names)}")
+    return find_file(config, PRESET_DIR, listing.preset_names(), "config file or preset", "presets")
 
 
 def _echo(msg: str) -> None:
