@@ -16,14 +16,16 @@ machine shared with other jobs the wall time is inflated by the load; the CPU ti
 Targets (issue 30): a 4-model x 3-seed report on 29k videos in <= 60 s and <= 2 GB on 2 cores; time
 linear in videos. Linearity is judged on CPU time (user + system of the report's process), which the
 load of other jobs barely moves: the exponent of a least-squares fit of log CPU seconds on log videos
-over every size run (wall time's too, labelled as load-dependent). The time for 1.1M videos (the 2018
-validation set) is projected from the CPU fit. The bootstrap weights are drawn block by block
+over every size run, and between the two largest sizes (wall time's too, labelled as load-dependent).
+The CPU time for 1.1M videos (the 2018 validation set) is projected from each exponent and linearly
+from the largest size. The bootstrap weights are drawn block by block
 (``stats.difference.weight_blocks``), so no size needs the whole ``resamples x videos`` matrix. The
 machine's load average is printed with each figure. The last line printed is one JSON object.
 
 ``--gap-memory VIDEOS`` measures instead one run's resampled GAP with the weights held whole (the
 report's path before) and block by block: peak RSS of each in its own process, and whether their
-replicates are identical.
+replicates are identical. ``--gap-scaling VIDEOS...`` measures one run's resampled GAP per replicate
+(CPU time) at each size, by how many replicates share one sparse product.
 """
 
 from __future__ import annotations
@@ -192,19 +194,56 @@ def gap_memory(n: int, resamples: int, real: tuple[np.ndarray, np.ndarray], base
     return {"videos": n, "resamples": resamples, **out}
 
 
+def gap_scaling(sizes: list[int], real: tuple[np.ndarray, np.ndarray], resamples: int = 24, repeats: int = 3) -> list[dict]:
+    """CPU ms per replicate of one run's resampled GAP at each size, with the sparse product taking
+    as many replicates as the ``[b, hits]`` bound allows (``weighted._GAP_BLOCK``), one replicate
+    (bound 1) and 8x the bound: medians of ``repeats`` alternating calls in this process."""
+    import modalfuse.stats.weighted as weighted
+    from modalfuse.stats.difference import example_weights
+
+    default, rows = weighted._GAP_BLOCK, []
+    freq = np.bincount(real[1], minlength=CLASSES) + 0.5
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        ptr, lab = draw_labels(*real, n, rng)
+        gap = weighted.metric_functions("multilabel", model_predictions(ptr, lab, freq / freq.sum(), 0.9, rng))["gap"]
+        W = example_weights(n, resamples, rng)
+        times: dict[str, list[float]] = {}
+        for _ in range(repeats):
+            for name, bound in (("bound", default), ("one_replicate", 1), ("bound_x8", 8 * default)):
+                weighted._GAP_BLOCK = bound
+                t = time.process_time()
+                gap(W)
+                times.setdefault(name, []).append((time.process_time() - t) / resamples * 1e3)
+        weighted._GAP_BLOCK = default
+        row = {"videos": n, **{f"{k}_ms": round(float(np.median(v)), 2) for k, v in times.items()}, "load": round(os.getloadavg()[0], 1)}
+        rows.append(row)
+        print(f"{n:>8} videos: resampled GAP {row['bound_ms']} ms per replicate (bound), {row['one_replicate_ms']} "
+              f"(one replicate per product), {row['bound_x8_ms']} (8x the bound); load {row['load']}", flush=True)
+    return rows
+
+
 def projection(done: list[dict]) -> dict:
-    """Exponents of CPU and wall seconds against videos (least squares on logs, every size) and the
-    1.1M-video projection from the CPU fit."""
+    """Exponents of CPU and wall seconds against videos (least squares on logs over every size; CPU
+    also between the two largest sizes, where fixed costs weigh least) and the 1.1M-video CPU time
+    projected from each CPU exponent and linearly from the largest size."""
     x = np.log([r["videos"] for r in done])
     out = {}
     for key, name in (("cpu_seconds", "cpu"), ("report_seconds", "wall")):
         slope, icpt = np.polyfit(x, np.log([r[key] for r in done]), 1)
         out[f"{name}_exponent"] = round(float(slope), 3)
         out[f"projected_{name}_seconds_1_1M"] = round(float(np.exp(icpt) * FULL_VALIDATION**slope))
+    a, b = done[-2], done[-1]
+    top = float(np.log(b["cpu_seconds"] / a["cpu_seconds"]) / np.log(b["videos"] / a["videos"]))
+    out["cpu_exponent_largest_pair"] = round(top, 3)
+    out["projected_cpu_seconds_1_1M_largest_pair"] = round(b["cpu_seconds"] * (FULL_VALIDATION / b["videos"]) ** top)
+    out["projected_cpu_seconds_1_1M_linear"] = round(b["cpu_seconds"] * FULL_VALIDATION / b["videos"])
     sizes = ", ".join(f"{r['videos']:,}" for r in done)
-    print(f"CPU time ~ videos^{out['cpu_exponent']} over {sizes} videos (1 = linear); wall time ~ videos^{out['wall_exponent']} "
-          f"(load-dependent)")
-    print(f"projected for {FULL_VALIDATION:,} videos from the CPU fit: {out['projected_cpu_seconds_1_1M'] / 60:.0f} CPU min "
+    print(f"CPU time ~ videos^{out['cpu_exponent']} over {sizes} videos, ^{out['cpu_exponent_largest_pair']} from "
+          f"{a['videos']:,} to {b['videos']:,} (1 = linear); wall time ~ videos^{out['wall_exponent']} (load-dependent)")
+    print(f"projected CPU time for {FULL_VALIDATION:,} videos: {out['projected_cpu_seconds_1_1M'] / 60:.0f} min from the fit, "
+          f"{out['projected_cpu_seconds_1_1M_largest_pair'] / 60:.0f} min from the largest pair's exponent, "
+          f"{out['projected_cpu_seconds_1_1M_linear'] / 60:.0f} min linearly from {b['videos']:,} "
           f"(the wall fit says {out['projected_wall_seconds_1_1M'] / 60:.0f} min at the loads measured)")
     return out
 
@@ -219,10 +258,15 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="write the comparisons here (default: a temporary folder, removed)")
     ap.add_argument("--gap-memory", type=int, metavar="VIDEOS",
                     help="instead: peak RSS of one run's resampled GAP on VIDEOS videos, weights whole vs block-wise")
+    ap.add_argument("--gap-scaling", type=int, nargs="+", metavar="VIDEOS",
+                    help="instead: CPU ms per replicate of one run's resampled GAP at each size, by replicates per product")
     args = ap.parse_args()
     real = real_label_lists(args.data)
     print(f"label lists of {len(real[0]) - 1} real videos ({len(real[1]) / (len(real[0]) - 1):.2f} labels per video) "
           f"from {args.data}; {os.cpu_count()} cores")
+    if args.gap_scaling:
+        print(json.dumps({"gap_scaling": gap_scaling(args.gap_scaling, real)}))
+        return
     if args.gap_memory:
         with tempfile.TemporaryDirectory() as tmp:
             print(json.dumps(gap_memory(args.gap_memory, args.resamples, real, Path(tmp))))
