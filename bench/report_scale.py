@@ -24,8 +24,9 @@ machine's load average is printed with each figure. The last line printed is one
 
 ``--gap-memory VIDEOS`` measures instead one run's resampled GAP with the weights held whole (the
 report's path before) and block by block: peak RSS of each in its own process, and whether their
-replicates are identical. ``--gap-scaling VIDEOS...`` measures one run's resampled GAP per replicate
-(CPU time) at each size, by how many replicates share one sparse product.
+replicates are identical. ``--gap-scaling VIDEOS... [--against WEIGHTED_PY]`` measures one run's
+resampled GAP per replicate (CPU time) at each size: the code as it is, with one replicate per sparse
+product (the grouping before), and another version of ``stats/weighted.py`` side by side.
 """
 
 from __future__ import annotations
@@ -194,33 +195,53 @@ def gap_memory(n: int, resamples: int, real: tuple[np.ndarray, np.ndarray], base
     return {"videos": n, "resamples": resamples, **out}
 
 
-def gap_scaling(sizes: list[int], real: tuple[np.ndarray, np.ndarray], resamples: int = 24, repeats: int = 3) -> list[dict]:
-    """CPU ms per replicate of one run's resampled GAP at each size, with the sparse product taking
-    as many replicates as the ``[b, hits]`` bound allows (``weighted._GAP_BLOCK``), one replicate
-    (bound 1) and 8x the bound: medians of ``repeats`` alternating calls in this process."""
-    import modalfuse.stats.weighted as weighted
+def gap_scaling(sizes: list[int], real: tuple[np.ndarray, np.ndarray], against: Path | None = None,
+                resamples: int = 24, repeats: int = 7) -> dict:
+    """CPU ms per replicate of one run's resampled GAP at each size: the code as it is, with one
+    replicate per sparse product wherever a running-sum pass takes one (``weighted._GAP_PRODUCT = 1``:
+    the grouping before issue 30's change) and, given ``against``, another version of
+    ``stats/weighted.py`` (e.g. ``git show COMMIT:src/modalfuse/stats/weighted.py``). Medians of
+    ``repeats`` alternating calls on the same weights in this process; the replicates of every
+    variant must be identical. Exponents of ms per replicate against videos, smallest to largest size."""
+    import importlib.util
+
+    from modalfuse.stats import weighted
     from modalfuse.stats.difference import example_weights
 
-    default, rows = weighted._GAP_BLOCK, []
+    modules = {"now": weighted}
+    if against:
+        spec = importlib.util.spec_from_file_location("weighted_against", against)
+        modules["against"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(modules["against"])
+    default, rows = weighted._GAP_PRODUCT, []
     freq = np.bincount(real[1], minlength=CLASSES) + 0.5
     for n in sizes:
         rng = np.random.default_rng(n)
         ptr, lab = draw_labels(*real, n, rng)
-        gap = weighted.metric_functions("multilabel", model_predictions(ptr, lab, freq / freq.sum(), 0.9, rng))["gap"]
+        arrays = model_predictions(ptr, lab, freq / freq.sum(), 0.9, rng)
+        gaps = {name: module.metric_functions("multilabel", arrays)["gap"] for name, module in modules.items()}
+        weighted._GAP_PRODUCT = 1  # read when the metric is built
+        gaps["one_per_product"] = weighted.metric_functions("multilabel", arrays)["gap"]
+        weighted._GAP_PRODUCT = default
         W = example_weights(n, resamples, rng)
         times: dict[str, list[float]] = {}
+        values: dict[str, np.ndarray] = {}
         for _ in range(repeats):
-            for name, bound in (("bound", default), ("one_replicate", 1), ("bound_x8", 8 * default)):
-                weighted._GAP_BLOCK = bound
+            for name, gap in gaps.items():
                 t = time.process_time()
-                gap(W)
+                values[name] = gap(W)
                 times.setdefault(name, []).append((time.process_time() - t) / resamples * 1e3)
-        weighted._GAP_BLOCK = default
-        row = {"videos": n, **{f"{k}_ms": round(float(np.median(v)), 2) for k, v in times.items()}, "load": round(os.getloadavg()[0], 1)}
+        row = {"videos": n, **{f"{k}_ms": round(float(np.median(v)), 2) for k, v in times.items()},
+               "identical": all(np.array_equal(v, values["now"]) for v in values.values()), "load": round(os.getloadavg()[0], 1)}
         rows.append(row)
-        print(f"{n:>8} videos: resampled GAP {row['bound_ms']} ms per replicate (bound), {row['one_replicate_ms']} "
-              f"(one replicate per product), {row['bound_x8_ms']} (8x the bound); load {row['load']}", flush=True)
-    return rows
+        print(f"{n:>8} videos: resampled GAP, ms per replicate (CPU): " + ", ".join(f"{k} {row[f'{k}_ms']}" for k in times)
+              + f"; replicates identical: {row['identical']}; load {row['load']}", flush=True)
+    out: dict = {"resamples": resamples, "repeats": repeats, "sizes": rows}
+    if len(rows) >= 2:
+        a, b = rows[0], rows[-1]
+        out["exponents"] = {k: round(float(np.log(b[f"{k}_ms"] / a[f"{k}_ms"]) / np.log(b["videos"] / a["videos"])), 3) for k in times}
+        print(f"ms per replicate ~ videos^exponent from {a['videos']:,} to {b['videos']:,} (1 = linear): {out['exponents']}")
+    return out
 
 
 def projection(done: list[dict]) -> dict:
@@ -260,12 +281,14 @@ def main() -> None:
                     help="instead: peak RSS of one run's resampled GAP on VIDEOS videos, weights whole vs block-wise")
     ap.add_argument("--gap-scaling", type=int, nargs="+", metavar="VIDEOS",
                     help="instead: CPU ms per replicate of one run's resampled GAP at each size, by replicates per product")
+    ap.add_argument("--against", type=Path, metavar="WEIGHTED_PY",
+                    help="with --gap-scaling: also time this version of stats/weighted.py side by side")
     args = ap.parse_args()
     real = real_label_lists(args.data)
     print(f"label lists of {len(real[0]) - 1} real videos ({len(real[1]) / (len(real[0]) - 1):.2f} labels per video) "
           f"from {args.data}; {os.cpu_count()} cores")
     if args.gap_scaling:
-        print(json.dumps({"gap_scaling": gap_scaling(args.gap_scaling, real)}))
+        print(json.dumps({"gap_scaling": gap_scaling(args.gap_scaling, real, args.against)}))
         return
     if args.gap_memory:
         with tempfile.TemporaryDirectory() as tmp:

@@ -62,3 +62,24 @@ def test_is_label_ignores_padding_and_matches_a_dense_table() -> None:
     index = rng.integers(-1, 9, (50, 6))
     want = np.where(index >= 0, labels[np.arange(50)[:, None], np.maximum(index, 0)], False)
     np.testing.assert_array_equal(is_label(index, ptr, cols, 9), want)
+
+
+@pytest.mark.parametrize("block", [1, 50, 1 << 20])
+def test_gap_is_the_same_however_replicates_share_products_and_running_sums(monkeypatch, block) -> None:
+    """Above ~260k hits a product takes more replicates (``_GAP_PRODUCT``) than a running-sum pass
+    (``_GAP_BLOCK`` / hits); forced here on a small split: ties, videos without labels, remainders."""
+    from modalfuse.stats import weighted
+
+    rng = np.random.default_rng(11)
+    n, c = 300, 40
+    scores = np.round(rng.random((n, c)), 2).astype(np.float32)  # many ties within and across videos
+    labels = (rng.random((n, c)) < 0.06).astype(np.float32)
+    labels[:40] = 0  # 40 videos without labels
+    arrays = compact("multilabel", {"scores": scores, "labels": labels, "ids": range(n)})
+    W = np.vstack([example_weights(n, 23, rng), np.ones(n), rng.integers(0, 9, n)])
+    monkeypatch.setattr(weighted, "_GAP_BLOCK", block)  # 1 and 50: one replicate per running-sum pass
+    got = metric_functions("multilabel", arrays)["gap"](W)
+    np.testing.assert_allclose(got, _per_copy_gap(arrays, W), rtol=1e-12, atol=1e-15)
+    monkeypatch.setattr(weighted, "_GAP_PRODUCT", 1)  # the grouping before: as many per product as per pass
+    np.testing.assert_array_equal(got, metric_functions("multilabel", arrays)["gap"](W))
+    assert np.all(np.isfinite(got)) and np.all(got > 0)

@@ -19,9 +19,12 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 Metric = Callable[[np.ndarray], np.ndarray]  # W [B, N] -> values [B]
 
@@ -114,6 +117,10 @@ def is_label(index: np.ndarray, label_ptr: np.ndarray, label_index: np.ndarray, 
 
 
 _GAP_BLOCK = 1 << 20  # hits x replicates per block: bounds the [b, H] float64 temporaries at ~8 MB each
+# Replicates per sparse product, at least: one replicate per product costs 3x as much per replicate as
+# four (torch's CSR kernel, 290k videos; docs/results_yt8m.md "Reports at scale"), and above ~260k
+# hits the _GAP_BLOCK bound alone would allow only one.
+_GAP_PRODUCT = 4
 
 
 def _weighted_gap(score: np.ndarray, hit: np.ndarray, npos: np.ndarray) -> Metric:
@@ -145,36 +152,51 @@ def _weighted_gap(score: np.ndarray, hit: np.ndarray, npos: np.ndarray) -> Metri
         between = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols),
                                           torch.ones(len(cols)), size=(len(hit_pos), n))
 
+    # replicates per sparse product (and per thread's part), rows per running-sum pass
+    step, rows = max(_GAP_PRODUCT, _GAP_BLOCK // max(len(hit_pos), 1)), max(1, _GAP_BLOCK // max(len(hit_pos), 1))
+
     def block(Wb: np.ndarray) -> np.ndarray:  # multiplicities [b, N] float32 -> hit precision sums [b]
         if len(hit_pos) == 0:
             return np.zeros(len(Wb))
-        # float32 products and gathers are exact here (small integer counts); the running sums are
-        # float64, taken along contiguous rows ([b, H] layout: several times faster than down columns)
-        seg = (between @ torch.from_numpy(np.ascontiguousarray(Wb.T))).t().contiguous()
-        before_all = torch.cumsum(seg, 1, dtype=torch.float64).numpy()  # A: [b, H]
-        w_t = torch.from_numpy(np.take(Wb, hit_video, axis=1))  # copies of each hit entry: [b, H]
-        before_hit = (torch.cumsum(w_t, 1, dtype=torch.float64) - w_t).numpy()  # H
-        w = w_t.numpy()
-        # first copies everywhere, then the entries drawn twice or more (about a quarter), one j at a time
-        total = np.where(w >= 1, (before_hit + 1) / (before_all + 1), 0.0).sum(1)
-        rows, cols = np.nonzero(w >= 2)
-        a, h, m = before_all[rows, cols], before_hit[rows, cols], w[rows, cols]
-        j = 2
-        while len(m):
-            total += np.bincount(rows, (h + j) / (a + j), minlength=len(total))
-            keep = m > j
-            a, h, m, rows = a[keep], h[keep], m[keep], rows[keep]
-            j += 1
-        return total
+        # float32 products are exact here (small integer counts): how many replicates share a product
+        # or a running-sum pass changes no value
+        seg = (between @ torch.from_numpy(np.ascontiguousarray(Wb.T))).t().contiguous()  # [b, H]
+        return np.concatenate([_hit_sums(seg[a : a + rows], Wb[a : a + rows], hit_video) for a in range(0, len(Wb), rows)])
 
     def gap(W: np.ndarray) -> np.ndarray:
-        step = max(1, _GAP_BLOCK // max(len(hit_pos), 1))
         parts = [W[a : a + step].astype(np.float32) for a in range(0, W.shape[0], step)]
         with ThreadPoolExecutor(min(len(parts), os.cpu_count() or 1)) as pool:  # numpy and torch release the GIL
             total = np.concatenate(list(pool.map(block, parts)))
         return _ratio(total, W @ npos)
 
     return gap
+
+
+def _hit_sums(seg: torch.Tensor, Wb: np.ndarray, hit_video: np.ndarray) -> np.ndarray:
+    """Sum of the precisions at every copy of every hit entry, per replicate: ``[b]``.
+
+    Args: the weight of the entries between consecutive hits ``[b, H]`` (float32 tensor), the
+    multiplicities ``[b, N]`` (float32), each hit entry's video ``[H]``.
+    """
+    import torch
+
+    # float32 gathers are exact; the running sums are float64, taken along contiguous rows ([b, H]
+    # layout: several times faster than down columns)
+    before_all = torch.cumsum(seg, 1, dtype=torch.float64).numpy()  # A: [b, H]
+    w_t = torch.from_numpy(np.take(Wb, hit_video, axis=1))  # copies of each hit entry: [b, H]
+    before_hit = (torch.cumsum(w_t, 1, dtype=torch.float64) - w_t).numpy()  # H
+    w = w_t.numpy()
+    # first copies everywhere, then the entries drawn twice or more (about a quarter), one j at a time
+    total = np.where(w >= 1, (before_hit + 1) / (before_all + 1), 0.0).sum(1)
+    at = np.flatnonzero(w >= 2)  # flat positions and index arrays: 3x faster than 2-D fancy indexing
+    a, h, m, rows = before_all.ravel()[at], before_hit.ravel()[at], w.ravel()[at], at // w.shape[1]
+    j = 2
+    while len(m):
+        total += np.bincount(rows, (h + j) / (a + j), minlength=len(total))
+        keep = np.flatnonzero(m > j)
+        a, h, m, rows = a[keep], h[keep], m[keep], rows[keep]
+        j += 1
+    return total
 
 
 def multilabel_metrics(arrays: dict[str, np.ndarray], top_k: int = 20, threshold: float = 0.5) -> dict[str, Metric]:
