@@ -24,7 +24,7 @@ machine's load average is printed with each figure. The last line printed is one
 
 ``--gap-memory VIDEOS`` measures instead one run's resampled GAP with the weights held whole (the
 report's path before) and block by block: peak RSS of each in its own process, and whether their
-replicates are identical. ``--gap-scaling VIDEOS... [--against WEIGHTED_PY]`` measures one run's
+replicates are identical. ``--gap-scaling VIDEOS... [--against WEIGHTED_PY] [--repeats 7]`` measures one run's
 resampled GAP per replicate (CPU time) at each size: the code as it is, with one replicate per sparse
 product (the grouping before), and another version of ``stats/weighted.py`` side by side.
 """
@@ -195,14 +195,31 @@ def gap_memory(n: int, resamples: int, real: tuple[np.ndarray, np.ndarray], base
     return {"videos": n, "resamples": resamples, **out}
 
 
+def _gap_variants(n: int, real: tuple[np.ndarray, np.ndarray], modules: dict) -> tuple[dict, np.ndarray]:
+    """One simulated run's resampled GAP on ``n`` videos by each variant, and the generator after it."""
+    from modalfuse.stats import weighted
+
+    rng = np.random.default_rng(n)
+    freq = np.bincount(real[1], minlength=CLASSES) + 0.5
+    ptr, lab = draw_labels(*real, n, rng)
+    arrays = model_predictions(ptr, lab, freq / freq.sum(), 0.9, rng)
+    gaps = {name: module.metric_functions("multilabel", arrays)["gap"] for name, module in modules.items()}
+    default, weighted._GAP_PRODUCT = weighted._GAP_PRODUCT, 1  # read when the metric is built
+    gaps["one_per_product"] = weighted.metric_functions("multilabel", arrays)["gap"]
+    weighted._GAP_PRODUCT = default
+    return gaps, rng
+
+
 def gap_scaling(sizes: list[int], real: tuple[np.ndarray, np.ndarray], against: Path | None = None,
                 resamples: int = 24, repeats: int = 7) -> dict:
     """CPU ms per replicate of one run's resampled GAP at each size: the code as it is, with one
     replicate per sparse product wherever a running-sum pass takes one (``weighted._GAP_PRODUCT = 1``:
     the grouping before issue 30's change) and, given ``against``, another version of
-    ``stats/weighted.py`` (e.g. ``git show COMMIT:src/modalfuse/stats/weighted.py``). Medians of
-    ``repeats`` alternating calls on the same weights in this process; the replicates of every
-    variant must be identical. Exponents of ms per replicate against videos, smallest to largest size."""
+    ``stats/weighted.py`` (e.g. ``git show COMMIT:src/modalfuse/stats/weighted.py``). Each repeat times
+    every size and variant in turn on the same weights in this process (so a change of load hits all
+    alike); medians over repeats, and the largest relative difference of each variant's replicates
+    from the code's. The exponent of ms per replicate against videos, smallest to largest size: of
+    the medians, and its range over the repeats (each repeat's own ratio)."""
     import importlib.util
 
     from modalfuse.stats import weighted
@@ -213,34 +230,35 @@ def gap_scaling(sizes: list[int], real: tuple[np.ndarray, np.ndarray], against: 
         spec = importlib.util.spec_from_file_location("weighted_against", against)
         modules["against"] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(modules["against"])
-    default, rows = weighted._GAP_PRODUCT, []
-    freq = np.bincount(real[1], minlength=CLASSES) + 0.5
+    runs = {}
     for n in sizes:
-        rng = np.random.default_rng(n)
-        ptr, lab = draw_labels(*real, n, rng)
-        arrays = model_predictions(ptr, lab, freq / freq.sum(), 0.9, rng)
-        gaps = {name: module.metric_functions("multilabel", arrays)["gap"] for name, module in modules.items()}
-        weighted._GAP_PRODUCT = 1  # read when the metric is built
-        gaps["one_per_product"] = weighted.metric_functions("multilabel", arrays)["gap"]
-        weighted._GAP_PRODUCT = default
-        W = example_weights(n, resamples, rng)
-        times: dict[str, list[float]] = {}
-        values: dict[str, np.ndarray] = {}
-        for _ in range(repeats):
+        gaps, rng = _gap_variants(n, real, modules)
+        runs[n] = (gaps, example_weights(n, resamples, rng))
+    times: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+    values: dict[int, dict[str, np.ndarray]] = {n: {} for n in sizes}
+    for _ in range(repeats):
+        for n, (gaps, W) in runs.items():
             for name, gap in gaps.items():
                 t = time.process_time()
-                values[name] = gap(W)
-                times.setdefault(name, []).append((time.process_time() - t) / resamples * 1e3)
-        row = {"videos": n, **{f"{k}_ms": round(float(np.median(v)), 2) for k, v in times.items()},
-               "identical": all(np.array_equal(v, values["now"]) for v in values.values()), "load": round(os.getloadavg()[0], 1)}
+                values[n][name] = gap(W)
+                times[n].setdefault(name, []).append((time.process_time() - t) / resamples * 1e3)
+    rows = []
+    for n in sizes:
+        v = values[n]
+        row = {"videos": n, **{f"{k}_ms": round(float(np.median(t)), 2) for k, t in times[n].items()},
+               "max_rel_diff": {k: float(np.max(np.abs(x - v["now"]) / np.abs(v["now"]))) for k, x in v.items() if k != "now"},
+               "load": round(os.getloadavg()[0], 1)}
         rows.append(row)
-        print(f"{n:>8} videos: resampled GAP, ms per replicate (CPU): " + ", ".join(f"{k} {row[f'{k}_ms']}" for k in times)
-              + f"; replicates identical: {row['identical']}; load {row['load']}", flush=True)
+        print(f"{n:>8} videos: resampled GAP, ms per replicate (CPU): " + ", ".join(f"{k} {row[f'{k}_ms']}" for k in times[n])
+              + f"; largest relative difference from now: {row['max_rel_diff']}; load {row['load']}", flush=True)
     out: dict = {"resamples": resamples, "repeats": repeats, "sizes": rows}
-    if len(rows) >= 2:
-        a, b = rows[0], rows[-1]
-        out["exponents"] = {k: round(float(np.log(b[f"{k}_ms"] / a[f"{k}_ms"]) / np.log(b["videos"] / a["videos"])), 3) for k in times}
-        print(f"ms per replicate ~ videos^exponent from {a['videos']:,} to {b['videos']:,} (1 = linear): {out['exponents']}")
+    if len(sizes) >= 2:
+        a, b = sizes[0], sizes[-1]
+        each = {k: np.log(np.array(times[b][k]) / np.array(times[a][k])) / np.log(b / a) for k in times[a]}
+        out["exponents"] = {k: round(float(np.log(np.median(times[b][k]) / np.median(times[a][k])) / np.log(b / a)), 3) for k in each}
+        out["exponent_range"] = {k: [round(float(e.min()), 3), round(float(e.max()), 3)] for k, e in each.items()}
+        print(f"ms per replicate ~ videos^exponent from {a:,} to {b:,} (1 = linear): {out['exponents']}; "
+              f"range over the {repeats} repeats: {out['exponent_range']}")
     return out
 
 
@@ -283,12 +301,13 @@ def main() -> None:
                     help="instead: CPU ms per replicate of one run's resampled GAP at each size, by replicates per product")
     ap.add_argument("--against", type=Path, metavar="WEIGHTED_PY",
                     help="with --gap-scaling: also time this version of stats/weighted.py side by side")
+    ap.add_argument("--repeats", type=int, default=7, help="with --gap-scaling: timed calls of each variant and size")
     args = ap.parse_args()
     real = real_label_lists(args.data)
     print(f"label lists of {len(real[0]) - 1} real videos ({len(real[1]) / (len(real[0]) - 1):.2f} labels per video) "
           f"from {args.data}; {os.cpu_count()} cores")
     if args.gap_scaling:
-        print(json.dumps({"gap_scaling": gap_scaling(args.gap_scaling, real, args.against)}))
+        print(json.dumps({"gap_scaling": gap_scaling(args.gap_scaling, real, args.against, repeats=args.repeats)}))
         return
     if args.gap_memory:
         with tempfile.TemporaryDirectory() as tmp:

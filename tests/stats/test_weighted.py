@@ -64,10 +64,11 @@ def test_is_label_ignores_padding_and_matches_a_dense_table() -> None:
     np.testing.assert_array_equal(is_label(index, ptr, cols, 9), want)
 
 
-@pytest.mark.parametrize("block", [1, 50, 1 << 20])
+@pytest.mark.parametrize("block", [7, 50, 1 << 20])
 def test_gap_is_the_same_however_replicates_share_products_and_running_sums(monkeypatch, block) -> None:
     """Above ~260k hits a product takes more replicates (``_GAP_PRODUCT``) than a running-sum pass
-    (``_GAP_BLOCK`` / hits); forced here on a small split: ties, videos without labels, remainders."""
+    (``_GAP_BLOCK`` / hits), and above 2**20 hits a pass takes part of the hits; forced here on a small
+    split (passes of 7 and 50 hits): ties, videos without labels, remainders."""
     from modalfuse.stats import weighted
 
     rng = np.random.default_rng(11)
@@ -77,7 +78,7 @@ def test_gap_is_the_same_however_replicates_share_products_and_running_sums(monk
     labels[:40] = 0  # 40 videos without labels
     arrays = compact("multilabel", {"scores": scores, "labels": labels, "ids": range(n)})
     W = np.vstack([example_weights(n, 23, rng), np.ones(n), rng.integers(0, 9, n)])
-    monkeypatch.setattr(weighted, "_GAP_BLOCK", block)  # 1 and 50: one replicate per running-sum pass
+    monkeypatch.setattr(weighted, "_GAP_BLOCK", block)  # 7 and 50: one replicate and part of the hits per pass
     got = metric_functions("multilabel", arrays)["gap"](W)
     np.testing.assert_allclose(got, _per_copy_gap(arrays, W), rtol=1e-12, atol=1e-15)
     monkeypatch.setattr(weighted, "_GAP_PRODUCT", 1)  # the grouping before: as many per product as per pass

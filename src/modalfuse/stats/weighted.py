@@ -152,16 +152,18 @@ def _weighted_gap(score: np.ndarray, hit: np.ndarray, npos: np.ndarray) -> Metri
         between = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols),
                                           torch.ones(len(cols)), size=(len(hit_pos), n))
 
-    # replicates per sparse product (and per thread's part), rows per running-sum pass
-    step, rows = max(_GAP_PRODUCT, _GAP_BLOCK // max(len(hit_pos), 1)), max(1, _GAP_BLOCK // max(len(hit_pos), 1))
+    # replicates per sparse product (and per thread's part); rows and hits per running-sum pass
+    rows = max(1, _GAP_BLOCK // max(len(hit_pos), 1))
+    step, chunk = max(_GAP_PRODUCT, rows), max(1, _GAP_BLOCK // rows)
 
     def block(Wb: np.ndarray) -> np.ndarray:  # multiplicities [b, N] float32 -> hit precision sums [b]
         if len(hit_pos) == 0:
             return np.zeros(len(Wb))
         # float32 products are exact here (small integer counts): how many replicates share a product
-        # or a running-sum pass changes no value
+        # or a running-sum pass changes no value (above _GAP_BLOCK hits a row's precisions are summed
+        # in passes: its last bits may move)
         seg = (between @ torch.from_numpy(np.ascontiguousarray(Wb.T))).t().contiguous()  # [b, H]
-        return np.concatenate([_hit_sums(seg[a : a + rows], Wb[a : a + rows], hit_video) for a in range(0, len(Wb), rows)])
+        return np.concatenate([_hit_sums(seg[a : a + rows], Wb[a : a + rows], hit_video, chunk) for a in range(0, len(Wb), rows)])
 
     def gap(W: np.ndarray) -> np.ndarray:
         parts = [W[a : a + step].astype(np.float32) for a in range(0, W.shape[0], step)]
@@ -172,20 +174,31 @@ def _weighted_gap(score: np.ndarray, hit: np.ndarray, npos: np.ndarray) -> Metri
     return gap
 
 
-def _hit_sums(seg: torch.Tensor, Wb: np.ndarray, hit_video: np.ndarray) -> np.ndarray:
+def _hit_sums(seg: torch.Tensor, Wb: np.ndarray, hit_video: np.ndarray, chunk: int) -> np.ndarray:
     """Sum of the precisions at every copy of every hit entry, per replicate: ``[b]``.
 
     Args: the weight of the entries between consecutive hits ``[b, H]`` (float32 tensor), the
-    multiplicities ``[b, N]`` (float32), each hit entry's video ``[H]``.
+    multiplicities ``[b, N]`` (float32), each hit entry's video ``[H]``, hits per pass (``b x chunk``
+    bounds the float64 temporaries; the running sums carry over exactly: integer counts).
     """
     import torch
 
-    # float32 gathers are exact; the running sums are float64, taken along contiguous rows ([b, H]
-    # layout: several times faster than down columns)
-    before_all = torch.cumsum(seg, 1, dtype=torch.float64).numpy()  # A: [b, H]
-    w_t = torch.from_numpy(np.take(Wb, hit_video, axis=1))  # copies of each hit entry: [b, H]
-    before_hit = (torch.cumsum(w_t, 1, dtype=torch.float64) - w_t).numpy()  # H
-    w = w_t.numpy()
+    total = np.zeros(len(Wb))
+    carry_all, carry_hit = np.zeros((len(Wb), 1)), np.zeros((len(Wb), 1))
+    for c in range(0, len(hit_video), chunk):
+        # float32 gathers are exact; the running sums are float64, taken along contiguous rows ([b, H]
+        # layout: several times faster than down columns)
+        before_all = torch.cumsum(seg[:, c : c + chunk], 1, dtype=torch.float64).numpy() + carry_all  # A
+        w_t = torch.from_numpy(np.take(Wb, hit_video[c : c + chunk], axis=1))  # copies of each hit entry
+        hits = torch.cumsum(w_t, 1, dtype=torch.float64).numpy() + carry_hit
+        w = w_t.numpy()
+        total += _precision_sums(before_all, hits - w, w)
+        carry_all, carry_hit = before_all[:, -1:], hits[:, -1:]
+    return total
+
+
+def _precision_sums(before_all: np.ndarray, before_hit: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``sum_j (H + j) / (A + j)`` over the copies ``j = 1..w`` of every hit entry, per row: ``[b]``."""
     # first copies everywhere, then the entries drawn twice or more (about a quarter), one j at a time
     total = np.where(w >= 1, (before_hit + 1) / (before_all + 1), 0.0).sum(1)
     at = np.flatnonzero(w >= 2)  # flat positions and index arrays: 3x faster than 2-D fancy indexing
