@@ -8,7 +8,8 @@ import pytest
 
 from pydantic import ValidationError
 
-from modalfuse.config import TrainConfig, _describe, apply_overrides, load_yaml
+from modalfuse.config import TrainConfig, apply_overrides, load_yaml
+from modalfuse.schema import describe
 from modalfuse.errors import ConfigError
 
 def _alias_bomb(levels: int = 9) -> str:
@@ -37,7 +38,7 @@ def test_describe_is_bounded_on_shared_trees():
     for _ in range(12):
         x = [x] * 9  # 9**12 leaves if expanded
     t0 = time.perf_counter()
-    assert len(_describe(x)) <= 60
+    assert len(describe(x)) <= 60
     assert time.perf_counter() - t0 < 0.5
 
 
