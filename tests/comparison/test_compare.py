@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from modalfuse.config import build_config
+from modalfuse.config import build_config, load_yaml
 from modalfuse.errors import ConfigError, UserError
 from modalfuse.comparison import compare, plan
+from modalfuse.comparison.plan import COMPARE_DIR
 from modalfuse.listing import compare_preset_names
 
 TIMING = {"train_seconds", "inference_samples_per_s"}  # wall-clock numbers differ between any two runs
@@ -21,9 +22,13 @@ TIMING = {"train_seconds", "inference_samples_per_s"}  # wall-clock numbers diff
 
 @pytest.mark.parametrize("name", compare_preset_names())
 def test_shipped_compare_presets_build(name: str) -> None:
-    """Every shipped comparison resolves to valid run configs, one per model and seed."""
+    """Every shipped comparison resolves to valid run configs, one per model and seed (a model
+    entry's ``seeds: N`` keeps that model to its first N seeds)."""
     p = plan([name])
-    assert p.runs and len(p.runs) == len(p.labels) * len(p.seeds)
+    models = load_yaml(COMPARE_DIR / f"{name}.yaml")["models"]
+    for label in p.labels:
+        cap = models[label].get("seeds", len(p.seeds)) if isinstance(models[label], dict) else len(p.seeds)
+        assert [r.seed for r in p.runs if r.label == label] == p.seeds[:cap], label
     for run in p.runs:
         cfg = build_config(run.raw)
         assert cfg.train.seed == run.seed
