@@ -58,7 +58,7 @@ def old_rows(records, labels, split, monitor, resamples):
     uni = [lab for lab, g in groups.items() if len(g[0].modalities) == 1]
     sign = 1 if direction(monitor) == "max" else -1
     ref = max(uni, key=lambda lab: sign * np.mean([evidence.run_values(r, split).get(monitor, np.nan) for r in groups[lab]]))
-    per_model = {lab: [evidence._fns(r, split) for r in g] for lab, g in groups.items()}
+    per_model = {lab: [evidence.run_metric_functions(r, split) for r in g] for lab, g in groups.items()}
     n = len(records[0].predictions[split]["ids"])
     models = model_scores(per_model, n, resamples=resamples, seed=0)
     draws = old_draws(models, resamples)

@@ -17,10 +17,10 @@ import argparse
 import json
 from pathlib import Path
 
+from modalfuse.report.evidence import run_metric_functions
 from modalfuse.report.runs import by_label, collect, report_split
 from modalfuse.stats.difference import difference
 from modalfuse.stats.verdicts import judge, model_scores
-from modalfuse.stats.weighted import metric_functions
 
 DEFAULT_PAIRS = [
     "fcrn-gated-ema:fcrn-gated", "fc-early-ema:fc-early", "rgb-only-ema:rgb-only",
@@ -44,9 +44,7 @@ def main() -> None:
     skipped = [f"{a}:{b}" for a, b in pairs if a not in groups or b not in groups]
     pairs = [(a, b) for a, b in pairs if a in groups and b in groups]
     needed = sorted({m for p in pairs for m in p})
-    per_model = {m: [{"gap": metric_functions(r.kind, r.predictions[split],
-                                              top_k=int((r.config.get("eval") or {}).get("top_k", 20)))["gap"]}
-                     for r in groups[m]] for m in needed}
+    per_model = {m: [{"gap": run_metric_functions(r, split)["gap"]} for r in groups[m]] for m in needed}
     n = len(groups[needed[0]][0].predictions[split]["ids"])
     scores = model_scores(per_model, n, resamples=args.resamples)
     diffs = [difference(scores[a]["gap"], scores[b]["gap"]) for a, b in pairs]

@@ -24,7 +24,8 @@ VALID_GAP = 0.05  # validation this far above test (absolute, or relative for er
 BAND_CLASSES = ("negative", "neutral", "positive")
 
 
-def _fns(run: Run, split: str) -> dict[str, Any]:
+def run_metric_functions(run: Run, split: str) -> dict[str, Any]:
+    """A run's bootstrappable metrics on ``split``, with its own ``eval.top_k`` and ``eval.threshold``."""
     r = run.config.get("eval") or {}
     return metric_functions(run.kind, run.predictions[split], top_k=int(r.get("top_k", 20)),
                             threshold=float(r.get("threshold", 0.5)))
@@ -40,7 +41,7 @@ def run_values(run: Run, split: str) -> dict[str, float]:
     values = {k: float(v) for k, v in run.metrics.get(split, {}).items()
               if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if run.predictions is not None and split in run.predictions:
-        values.update(full_values(_fns(run, split), len(run.predictions[split]["ids"])))
+        values.update(full_values(run_metric_functions(run, split), len(run.predictions[split]["ids"])))
     return values
 
 
@@ -116,7 +117,7 @@ def paired(runs: list[Run], labels: list[str], split: str, monitor: str, referen
         return None
     check_pairing(runs)  # before any resampling
     ref, how = pick_reference(runs, labels, monitor, reference, declared_reference)
-    per_model = {lab: [_fns(r, split) for r in g] for lab, g in groups.items()}
+    per_model = {lab: [run_metric_functions(r, split) for r in g] for lab, g in groups.items()}
     n = len(runs[0].predictions[split]["ids"])
     metrics = list(per_model[ref][0])
     notes = []
